@@ -1,0 +1,201 @@
+//! `runnel`: convert, inspect and run models (see the model contract §5).
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use runnel::{BlockInfo, Cell, InputKind, Model};
+use runnel_converter::{convert, stream, AlignedBytes, ConvertOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "runnel",
+    version,
+    about = "Convert, inspect and run runnel models"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check a contract model (safetensors), quantize it and write a .rnl blob.
+    Convert {
+        /// The model (.safetensors with `runnel.config` metadata).
+        model: PathBuf,
+        /// Output blob.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// Weight storage: f32, f16 or int8.
+        #[arg(long, default_value = "int8")]
+        weights: String,
+        /// Attention KV cache storage: f32, f16 or int8.
+        #[arg(long, default_value = "int8")]
+        kv: String,
+        /// Also list every tensor with its quantization error.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Describe a .rnl blob.
+    Inspect {
+        /// The blob.
+        blob: PathBuf,
+    },
+    /// Stream inputs through a blob one step at a time and write the outputs.
+    Run {
+        /// The blob.
+        blob: PathBuf,
+        /// Inputs: safetensors with `tokens` (I64/I32 [T]) or `frames` (F32 [T, dim]).
+        #[arg(long)]
+        inputs: PathBuf,
+        /// Outputs: safetensors with `outputs` (F32 [T, output_dim]).
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn load_blob(path: &PathBuf) -> Result<AlignedBytes> {
+    Ok(AlignedBytes::new(&read(path)?))
+}
+
+fn describe(model: &Model<'_>) {
+    match model.input_kind() {
+        InputKind::Tokens { vocab } => println!(
+            "input     tokens, vocab {vocab} -> d_model {}",
+            model.d_model()
+        ),
+        InputKind::Frames { dim } => {
+            println!("input     frames, dim {dim} -> d_model {}", model.d_model())
+        }
+    }
+    for (i, b) in model.blocks().enumerate() {
+        match b {
+            BlockInfo::Recurrent {
+                cell,
+                num_layers,
+                in_width,
+                hidden,
+                norm,
+                residual,
+            } => println!(
+                "block {i:<3} {} x{num_layers} {in_width} -> {hidden}{}{}",
+                if cell == Cell::Lstm { "lstm" } else { "gru " },
+                if norm { ", norm" } else { "" },
+                if residual { ", residual" } else { "" }
+            ),
+            BlockInfo::Attention {
+                width,
+                heads,
+                window,
+                ffn_dim,
+                activation,
+            } => println!(
+                "block {i:<3} attention width {width}, {heads} heads, window {window}{}",
+                if ffn_dim > 0 {
+                    format!(", ffn {ffn_dim} {}", activation.name())
+                } else {
+                    String::new()
+                }
+            ),
+        }
+    }
+    println!(
+        "output    {}{}",
+        model.output_dim(),
+        if model.has_final_norm() {
+            " (final norm)"
+        } else {
+            ""
+        }
+    );
+    println!("weights   {}", model.weight_type().name());
+    println!("kv cache  {}", model.kv_type().name());
+    println!("params    {}", model.param_count());
+    println!("flash     {} bytes (blob)", model.blob_bytes());
+    println!("ram       {} bytes (state arena)", model.state_bytes());
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Convert {
+            model,
+            output,
+            weights,
+            kv,
+            verbose,
+        } => {
+            let opts = ConvertOptions {
+                weights: runnel_converter::parse_dtype(&weights)?,
+                kv: runnel_converter::parse_dtype(&kv)?,
+            };
+            let bytes = read(&model)?;
+            let c = convert(&bytes, &opts)
+                .with_context(|| format!("cannot convert {}", model.display()))?;
+            std::fs::write(&output, &c.blob)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            println!("wrote {}", output.display());
+            if verbose || opts.weights != runnel::DType::F32 {
+                println!(
+                    "{:<40} {:>12} {:>5} {:>9} {:>10}",
+                    "tensor", "shape", "type", "SNR dB", "max |err|"
+                );
+                let mut worst = f64::INFINITY;
+                for t in &c.tensors {
+                    if t.dtype == runnel::DType::F32 && !verbose {
+                        continue;
+                    }
+                    worst = worst.min(t.snr_db);
+                    println!(
+                        "{:<40} {:>12} {:>5} {:>9.2} {:>10.3e}",
+                        t.name,
+                        format!("{}x{}", t.shape[0], t.shape[1]),
+                        t.dtype.name(),
+                        t.snr_db,
+                        t.max_abs_err
+                    );
+                }
+                println!("worst weight SNR {worst:.2} dB");
+            }
+            let aligned = AlignedBytes::new(&c.blob);
+            let m = Model::from_bytes(aligned.as_bytes())?;
+            describe(&m);
+        }
+        Cmd::Inspect { blob } => {
+            let b = load_blob(&blob)?;
+            let m = Model::from_bytes(b.as_bytes())
+                .with_context(|| format!("cannot load {}", blob.display()))?;
+            describe(&m);
+        }
+        Cmd::Run {
+            blob,
+            inputs,
+            output,
+        } => {
+            let b = load_blob(&blob)?;
+            let m = Model::from_bytes(b.as_bytes())
+                .with_context(|| format!("cannot load {}", blob.display()))?;
+            let inp = stream::read_inputs(&read(&inputs)?)?;
+            match (&inp, m.input_kind()) {
+                (stream::Inputs::Tokens(_), InputKind::Tokens { .. }) => {}
+                (stream::Inputs::Frames { dim, .. }, InputKind::Frames { dim: want })
+                    if *dim == want => {}
+                (stream::Inputs::Frames { dim, .. }, InputKind::Frames { dim: want }) => {
+                    bail!("inputs: frames have {dim} features, the model takes {want}")
+                }
+                (_, kind) => bail!("inputs do not match the model's input kind ({kind:?})"),
+            }
+            let out = stream::run(&m, &inp)?;
+            let bytes = stream::write_outputs(inp.len(), m.output_dim(), &out)?;
+            std::fs::write(&output, bytes)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            println!("ran {} steps, wrote {}", inp.len(), output.display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! The runtime's error type: small, `Copy`, and printable without allocation.
+
+use core::fmt;
+
+/// Everything that can go wrong in the runtime. Every failure is a value; nothing panics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error {
+    /// The blob is shorter than its fixed header or than the length the header declares.
+    Truncated {
+        /// Bytes the blob needs.
+        needed: u32,
+        /// Bytes given.
+        given: u32,
+    },
+    /// The blob does not start with the `.rnl` magic.
+    BadMagic,
+    /// The blob's format version is not one this runtime reads.
+    UnsupportedVersion {
+        /// The version found in the blob.
+        found: u16,
+        /// The version this runtime reads.
+        supported: u16,
+    },
+    /// The CRC-32 stored at the end of the blob does not match its contents.
+    BadChecksum {
+        /// Checksum stored in the blob.
+        stored: u32,
+        /// Checksum computed over the blob.
+        computed: u32,
+    },
+    /// The blob (or the state arena) does not start on the alignment it needs.
+    Misaligned {
+        /// Required alignment in bytes.
+        required: u32,
+    },
+    /// A header field, table entry, offset, length or shape is inconsistent.
+    /// `what` names the field.
+    Malformed {
+        /// The offending field.
+        what: &'static str,
+    },
+    /// The model exceeds one of this build's fixed capacities (see [`crate::limits`]).
+    CapacityExceeded {
+        /// The capacity exceeded.
+        what: &'static str,
+        /// The model's count.
+        count: u32,
+        /// The build's capacity.
+        capacity: u32,
+    },
+    /// The caller's state arena is too small.
+    ArenaTooSmall {
+        /// Bytes needed (including alignment padding for this arena's address).
+        needed: u32,
+        /// Bytes given.
+        given: u32,
+    },
+    /// A token step on a frame model, or a frame step on a token model.
+    WrongInputKind,
+    /// The token id is not below the vocabulary size.
+    TokenOutOfRange {
+        /// The token given.
+        token: u32,
+        /// The model's vocabulary size.
+        vocab: u32,
+    },
+    /// A caller slice (frame or output row) has the wrong length.
+    WrongLength {
+        /// Which slice.
+        what: &'static str,
+        /// Expected length in elements.
+        expected: u32,
+        /// Given length in elements.
+        given: u32,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::Truncated { needed, given } => {
+                write!(f, "blob truncated: needs {needed} bytes, given {given}")
+            }
+            Error::BadMagic => write!(f, "not a runnel blob (bad magic)"),
+            Error::UnsupportedVersion { found, supported } => write!(
+                f,
+                "unsupported blob version {found} (this runtime reads version {supported}); re-run `runnel convert`"
+            ),
+            Error::BadChecksum { stored, computed } => write!(
+                f,
+                "blob checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
+            ),
+            Error::Misaligned { required } => {
+                write!(f, "buffer is not {required}-byte aligned")
+            }
+            Error::Malformed { what } => write!(f, "malformed blob: {what}"),
+            Error::CapacityExceeded {
+                what,
+                count,
+                capacity,
+            } => write!(
+                f,
+                "model has {count} {what}, this build supports at most {capacity}"
+            ),
+            Error::ArenaTooSmall { needed, given } => write!(
+                f,
+                "state arena too small: needs {needed} bytes, given {given}"
+            ),
+            Error::WrongInputKind => write!(f, "wrong input kind for this model"),
+            Error::TokenOutOfRange { token, vocab } => {
+                write!(f, "token {token} out of range (vocab {vocab})")
+            }
+            Error::WrongLength {
+                what,
+                expected,
+                given,
+            } => write!(f, "{what} has length {given}, expected {expected}"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}

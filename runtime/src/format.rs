@@ -1,0 +1,238 @@
+//! The `.rnl` blob layout: fixed `#[repr(C)]` little-endian records, shared by the runtime
+//! (which reads them) and the converter (which writes them). `docs/FORMAT.md` documents every byte.
+//!
+//! ```text
+//! offset 0            Header (64 bytes)
+//! header.blocks_off   BlockEntry  × header.n_blocks   (32 bytes each)
+//! header.tensors_off  TensorEntry × header.n_tensors  (32 bytes each)
+//! header.data_off     tensor data and int8 scales, each run 16-byte aligned
+//! total_len - 4       CRC-32 (IEEE) of bytes 0 .. total_len-4, little-endian
+//! ```
+
+use bytemuck::{Pod, Zeroable};
+
+/// The four bytes every blob starts with.
+pub const MAGIC: [u8; 4] = *b"RNNL";
+/// The blob format version this runtime reads and the converter writes.
+pub const VERSION: u16 = 1;
+/// Alignment of every tensor's data (and scales) inside the blob, and of the blob itself when
+/// embedded with [`crate::include_blob!`].
+pub const DATA_ALIGN: usize = 16;
+/// Alignment the runtime requires of the blob's first byte (f32 tensors are read in place).
+pub const BLOB_ALIGN: usize = 4;
+
+/// Element type of a stored tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum DType {
+    /// IEEE f32.
+    F32 = 0,
+    /// IEEE binary16.
+    F16 = 1,
+    /// Symmetric int8 with one f32 scale per row: `w[r][c] = q[r][c] * scale[r]`.
+    I8 = 2,
+}
+
+impl DType {
+    /// Decodes the on-disk code.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            0 => Some(DType::F32),
+            1 => Some(DType::F16),
+            2 => Some(DType::I8),
+            _ => None,
+        }
+    }
+    /// Bytes per element.
+    pub const fn size(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F16 => 2,
+            DType::I8 => 1,
+        }
+    }
+    /// Lower-case name as used on the command line (`f32`, `f16`, `int8`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+            DType::I8 => "int8",
+        }
+    }
+}
+
+/// Input kind code in [`Header::input_kind`].
+pub const INPUT_TOKENS: u8 = 0;
+/// Input kind code in [`Header::input_kind`].
+pub const INPUT_FRAMES: u8 = 1;
+
+/// [`Header::flags`] bit: a final LayerNorm precedes the head.
+pub const FLAG_FINAL_NORM: u32 = 1;
+
+/// [`BlockEntry::kind`] code.
+pub const BLOCK_LSTM: u8 = 1;
+/// [`BlockEntry::kind`] code.
+pub const BLOCK_GRU: u8 = 2;
+/// [`BlockEntry::kind`] code.
+pub const BLOCK_ATTENTION: u8 = 3;
+
+/// [`BlockEntry::flags`] bit: pre-norm (LSTM/GRU blocks).
+pub const BLOCK_FLAG_NORM: u8 = 1;
+/// [`BlockEntry::flags`] bit: residual connection (LSTM/GRU blocks).
+pub const BLOCK_FLAG_RESIDUAL: u8 = 2;
+
+/// The fixed header at offset 0.
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct Header {
+    /// [`MAGIC`].
+    pub magic: [u8; 4],
+    /// [`VERSION`].
+    pub version: u16,
+    /// `size_of::<Header>()` (64).
+    pub header_len: u16,
+    /// Length of the whole blob in bytes, CRC included.
+    pub total_len: u32,
+    /// [`FLAG_FINAL_NORM`]; other bits must be zero.
+    pub flags: u32,
+    /// [`INPUT_TOKENS`] or [`INPUT_FRAMES`].
+    pub input_kind: u8,
+    /// [`DType`] of the weight matrices (informational; every tensor carries its own type).
+    pub weight_type: u8,
+    /// [`DType`] of the attention KV cache.
+    pub kv_type: u8,
+    /// Zero.
+    pub reserved0: u8,
+    /// Vocabulary size (tokens) or frame width (frames).
+    pub input_dim: u32,
+    /// Width after the input layer.
+    pub d_model: u32,
+    /// Logits per step.
+    pub output_dim: u32,
+    /// LayerNorm epsilon.
+    pub norm_eps: f32,
+    /// Number of [`BlockEntry`] records.
+    pub n_blocks: u32,
+    /// Number of [`TensorEntry`] records.
+    pub n_tensors: u32,
+    /// Offset of the block table.
+    pub blocks_off: u32,
+    /// Offset of the tensor table.
+    pub tensors_off: u32,
+    /// Offset of the data section.
+    pub data_off: u32,
+    /// State arena bytes the converter computed; the runtime recomputes it and checks equality.
+    pub state_bytes: u32,
+    /// Zero.
+    pub reserved1: u32,
+}
+const _: () = assert!(core::mem::size_of::<Header>() == 64);
+
+/// One block of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct BlockEntry {
+    /// [`BLOCK_LSTM`], [`BLOCK_GRU`] or [`BLOCK_ATTENTION`].
+    pub kind: u8,
+    /// [`BLOCK_FLAG_NORM`] | [`BLOCK_FLAG_RESIDUAL`] (recurrent blocks; zero for attention).
+    pub flags: u8,
+    /// Attention FFN activation: 0 gelu (erf), 1 gelu_tanh, 2 relu, 3 silu.
+    pub activation: u8,
+    /// Zero.
+    pub reserved: u8,
+    /// Stacked layers (recurrent blocks; 1 for attention).
+    pub num_layers: u32,
+    /// Width of the block's input.
+    pub in_width: u32,
+    /// Recurrent hidden size; for attention, equal to `in_width`.
+    pub hidden: u32,
+    /// Attention heads (0 for recurrent blocks).
+    pub heads: u32,
+    /// Attention window in steps (0 for recurrent blocks).
+    pub window: u32,
+    /// Attention FFN width, 0 for none.
+    pub ffn_dim: u32,
+    /// Index of the block's first tensor in the tensor table.
+    pub first_tensor: u32,
+}
+const _: () = assert!(core::mem::size_of::<BlockEntry>() == 32);
+
+/// One stored tensor (a matrix `[rows, cols]` or a vector `[1, cols]`).
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct TensorEntry {
+    /// [`DType`] code.
+    pub dtype: u8,
+    /// Zero.
+    pub reserved: [u8; 3],
+    /// Rows (1 for vectors).
+    pub rows: u32,
+    /// Columns.
+    pub cols: u32,
+    /// Offset of the data from the blob start; a multiple of [`DATA_ALIGN`].
+    pub offset: u32,
+    /// Data length in bytes: `rows * cols * dtype.size()`.
+    pub len: u32,
+    /// int8: offset of `rows` f32 scales (multiple of [`DATA_ALIGN`]); otherwise 0.
+    pub scale_offset: u32,
+    /// Zero.
+    pub reserved1: [u32; 2],
+}
+const _: () = assert!(core::mem::size_of::<TensorEntry>() == 32);
+
+const CRC_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+};
+
+/// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`).
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in bytes {
+        c = CRC_TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+/// Rounds `n` up to a multiple of `align` (a power of two). Saturates instead of overflowing.
+pub const fn align_up(n: usize, align: usize) -> usize {
+    match n.checked_add(align - 1) {
+        Some(v) => v & !(align - 1),
+        None => usize::MAX & !(align - 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_zlib() {
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn align_up_rounds() {
+        assert_eq!(align_up(0, 16), 0);
+        assert_eq!(align_up(1, 16), 16);
+        assert_eq!(align_up(16, 16), 16);
+        assert_eq!(align_up(usize::MAX, 16), usize::MAX & !15);
+    }
+}

@@ -1,0 +1,8 @@
+//! Architecture-specific kernels, chosen at compile time by `cfg(target_feature = …)`; runtime CPU
+//! detection only with the `std` feature. Each returns exactly what [`super::reference`] returns.
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86_64;
+
+#[cfg(runnel_arm_dsp)]
+pub mod arm;

@@ -1,0 +1,254 @@
+//! The shared kernel harness: every optimised variant against [`super::reference`] on fixed seeds
+//! and random inputs, and every kernel against an f64 computation with its error bound written
+//! down.
+
+extern crate std;
+use std::vec::Vec;
+
+use super::*;
+
+/// xorshift64*: a tiny deterministic generator so the harness needs no dependency.
+pub(crate) struct Rng(u64);
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub(crate) fn i8(&mut self) -> i8 {
+        (self.next_u64() >> 56) as u8 as i8
+    }
+    /// Uniform in [-1, 1).
+    pub(crate) fn f32(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+/// Lengths that hit every SIMD tail.
+const LENGTHS: &[usize] = &[
+    0, 1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 96, 127, 255, 1000,
+];
+
+/// Every int8 dot variant this machine can run: (name, function).
+fn i8_variants() -> Vec<(&'static str, fn(&[i8], &[i8]) -> i32)> {
+    let mut v: Vec<(&'static str, fn(&[i8], &[i8]) -> i32)> =
+        std::vec![("dispatch", dot_i8 as fn(&[i8], &[i8]) -> i32)];
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        fn avx2(a: &[i8], b: &[i8]) -> i32 {
+            // SAFETY: only registered after the CPU reported AVX2.
+            unsafe { arch::x86_64::dot_i8_avx2(a, b) }
+        }
+        v.push(("avx2", avx2));
+    }
+    #[cfg(runnel_arm_dsp)]
+    v.push(("arm-dsp", arch::arm::dot_i8_dsp));
+    v
+}
+
+#[test]
+fn every_i8_dot_variant_equals_reference() {
+    for (name, f) in i8_variants() {
+        for seed in 0..20u64 {
+            let mut rng = Rng::new(seed);
+            for &n in LENGTHS {
+                let a: Vec<i8> = (0..n).map(|_| rng.i8()).collect();
+                let b: Vec<i8> = (0..n).map(|_| rng.i8()).collect();
+                assert_eq!(
+                    f(&a, &b),
+                    reference::dot_i8(&a, &b),
+                    "{name} n={n} seed={seed}"
+                );
+            }
+        }
+        // Extremes: the largest magnitude sums.
+        let a = std::vec![-128i8; 4099];
+        assert_eq!(f(&a, &a), 128 * 128 * 4099, "{name} extremes");
+        let b = std::vec![127i8; 4099];
+        assert_eq!(f(&a, &b), -128 * 127 * 4099, "{name} mixed extremes");
+    }
+}
+
+#[test]
+fn reference_dots_match_f64() {
+    let mut rng = Rng::new(7);
+    for &n in LENGTHS {
+        let a: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
+        let b: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
+        let exact: f64 = a.iter().zip(&b).map(|(&x, &y)| x as f64 * y as f64).sum();
+        let mag: f64 = a
+            .iter()
+            .zip(&b)
+            .map(|(&x, &y)| (x as f64 * y as f64).abs())
+            .sum();
+        // Sequential f32 summation: |error| ≤ n · 2⁻²⁴ · Σ|aᵢbᵢ| (+ rounding of each product).
+        let bound = (n as f64 + 1.0) * f32::EPSILON as f64 * 0.5 * mag + 1e-30;
+        assert!(
+            (reference::dot_f32(&a, &b) as f64 - exact).abs() <= bound,
+            "f32 n={n}"
+        );
+        let h: Vec<f16> = a.iter().map(|&x| f16::from_f32(x)).collect();
+        let exact16: f64 = h.iter().zip(&b).map(|(x, &y)| x.to_f64() * y as f64).sum();
+        assert!(
+            (reference::dot_f16_f32(&h, &b) as f64 - exact16).abs() <= bound,
+            "f16 n={n}"
+        );
+    }
+}
+
+#[test]
+fn int8_matvec_within_quantization_bound() {
+    // With per-row weight scale sw and per-vector input scale sx, each rounding error is at most
+    // half a step, so |y - ŷ| ≤ Σⱼ (|wⱼ|·sx/2 + |xⱼ|·sw/2 + sw·sx/4) (+ f32 rounding).
+    let mut rng = Rng::new(11);
+    for &(rows, cols) in &[(1usize, 1usize), (7, 13), (32, 64), (5, 300)] {
+        let w: Vec<f32> = (0..rows * cols).map(|_| rng.f32()).collect();
+        let x: Vec<f32> = (0..cols).map(|_| rng.f32() * 3.0).collect();
+        let bias: Vec<f32> = (0..rows).map(|_| rng.f32()).collect();
+        let mut q = std::vec![0i8; rows * cols];
+        let mut scales = std::vec![0f32; rows];
+        for r in 0..rows {
+            scales[r] = quantize_i8(
+                &w[r * cols..(r + 1) * cols],
+                &mut q[r * cols..(r + 1) * cols],
+            );
+        }
+        let m = Mat {
+            rows,
+            cols,
+            data: MatData::I8 {
+                q: &q,
+                scales: &scales,
+            },
+        };
+        let mut out = std::vec![0f32; rows];
+        let mut q8 = std::vec![0i8; cols];
+        matvec(&m, &x, &bias, &mut out, &mut q8);
+        let amax = x.iter().fold(0f32, |a, &v| a.max(v.abs()));
+        let sx = amax as f64 / 127.0;
+        for r in 0..rows {
+            let wr = &w[r * cols..(r + 1) * cols];
+            let exact: f64 = wr
+                .iter()
+                .zip(&x)
+                .map(|(&a, &b)| a as f64 * b as f64)
+                .sum::<f64>()
+                + bias[r] as f64;
+            let sw = scales[r] as f64;
+            let bound: f64 = wr
+                .iter()
+                .zip(&x)
+                .map(|(&a, &b)| {
+                    (a as f64).abs() * sx / 2.0 + (b as f64).abs() * sw / 2.0 + sw * sx / 4.0
+                })
+                .sum::<f64>()
+                + 1e-5 * (1.0 + exact.abs());
+            assert!(
+                (out[r] as f64 - exact).abs() <= bound,
+                "rows={rows} cols={cols} r={r}"
+            );
+        }
+    }
+}
+
+#[test]
+fn float_matvecs_match_f64() {
+    let mut rng = Rng::new(3);
+    let (rows, cols) = (9, 37);
+    let w: Vec<f32> = (0..rows * cols).map(|_| rng.f32()).collect();
+    let x: Vec<f32> = (0..cols).map(|_| rng.f32()).collect();
+    let bias: Vec<f32> = (0..rows).map(|_| rng.f32()).collect();
+    let wh: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+    let mut q8 = std::vec![0i8; cols];
+    for (m, wf) in [
+        (
+            Mat {
+                rows,
+                cols,
+                data: MatData::F32(&w),
+            },
+            w.clone(),
+        ),
+        (
+            Mat {
+                rows,
+                cols,
+                data: MatData::F16(&wh),
+            },
+            wh.iter().map(|v| v.to_f32()).collect(),
+        ),
+    ] {
+        let mut out = std::vec![0f32; rows];
+        matvec(&m, &x, &bias, &mut out, &mut q8);
+        for r in 0..rows {
+            let exact: f64 = wf[r * cols..(r + 1) * cols]
+                .iter()
+                .zip(&x)
+                .map(|(&a, &b)| a as f64 * b as f64)
+                .sum::<f64>()
+                + bias[r] as f64;
+            assert!((out[r] as f64 - exact).abs() < 1e-5, "r={r}");
+        }
+    }
+}
+
+#[test]
+fn quantize_round_trips_within_half_step() {
+    let mut rng = Rng::new(5);
+    let x: Vec<f32> = (0..100).map(|_| rng.f32() * 10.0).collect();
+    let mut q = std::vec![0i8; 100];
+    let s = quantize_i8(&x, &mut q);
+    for (&v, &qi) in x.iter().zip(&q) {
+        assert!((qi as f32 * s - v).abs() <= s * 0.5 + 1e-6);
+        assert!(qi != -128);
+    }
+    assert_eq!(quantize_i8(&[0.0; 4], &mut q[..4]), 0.0);
+}
+
+#[test]
+fn layer_norm_softmax_activations_match_f64() {
+    let mut rng = Rng::new(9);
+    let x: Vec<f32> = (0..24).map(|_| rng.f32() * 4.0).collect();
+    let w: Vec<f32> = (0..24).map(|_| 1.0 + rng.f32() * 0.1).collect();
+    let b: Vec<f32> = (0..24).map(|_| rng.f32() * 0.1).collect();
+    let mut out = std::vec![0f32; 24];
+    layer_norm(&x, &w, &b, 1e-5, &mut out);
+    let mean = x.iter().map(|&v| v as f64).sum::<f64>() / 24.0;
+    let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / 24.0;
+    for i in 0..24 {
+        let e = (x[i] as f64 - mean) / (var + 1e-5).sqrt() * w[i] as f64 + b[i] as f64;
+        assert!((out[i] as f64 - e).abs() < 1e-5);
+    }
+    let mut s = x.clone();
+    softmax(&mut s);
+    let m = x.iter().fold(f64::MIN, |a, &v| a.max(v as f64));
+    let z: f64 = x.iter().map(|&v| (v as f64 - m).exp()).sum();
+    for i in 0..24 {
+        assert!((s[i] as f64 - (x[i] as f64 - m).exp() / z).abs() < 1e-6);
+    }
+    for &v in &[-3.0f32, -0.5, 0.0, 0.7, 2.5] {
+        let v64 = v as f64;
+        let cdf = 0.5 * (1.0 + libm::erf(v64 / std::f64::consts::SQRT_2));
+        let cases = [
+            (Activation::Gelu, v64 * cdf),
+            (
+                Activation::GeluTanh,
+                0.5 * v64
+                    * (1.0
+                        + ((2.0 / std::f64::consts::PI).sqrt() * (v64 + 0.044715 * v64.powi(3)))
+                            .tanh()),
+            ),
+            (Activation::Relu, v64.max(0.0)),
+            (Activation::Silu, v64 / (1.0 + (-v64).exp())),
+        ];
+        for (act, e) in cases {
+            let mut y = [v];
+            act.apply(&mut y);
+            assert!((y[0] as f64 - e).abs() < 1e-6, "{act:?}({v})");
+        }
+    }
+}
