@@ -9,6 +9,7 @@
 pub mod config;
 pub mod convert;
 pub mod stream;
+pub mod text;
 
 pub use config::Config;
 pub use convert::{convert, ConvertOptions, Converted, TensorReport};

@@ -47,10 +47,10 @@ enum Cmd {
     Run {
         /// The blob.
         blob: PathBuf,
-        /// Inputs: safetensors with `tokens` (I64/I32 [T]) or `frames` (F32 [T, dim]).
+        /// Inputs: safetensors with `tokens` (I64/I32, shape T) or `frames` (F32, shape T×dim).
         #[arg(long)]
         inputs: PathBuf,
-        /// Outputs: safetensors with `outputs` (F32 [T, output_dim]).
+        /// Outputs: safetensors with `outputs` (F32, shape T×output_dim).
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
     },

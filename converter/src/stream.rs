@@ -39,7 +39,7 @@ pub fn read_inputs(bytes: &[u8]) -> Result<Inputs, Error> {
     let st = SafeTensors::deserialize(bytes)
         .map_err(|e| Error::new(format!("inputs: not a valid safetensors file: {e}")))?;
     let names = st.names();
-    if names.iter().any(|n| *n == "tokens") {
+    if names.contains(&"tokens") {
         let v = st
             .tensor("tokens")
             .map_err(|e| Error::new(format!("inputs: tensor `tokens`: {e}")))?;
@@ -66,7 +66,7 @@ pub fn read_inputs(bytes: &[u8]) -> Result<Inputs, Error> {
             }
         };
         Ok(Inputs::Tokens(toks))
-    } else if names.iter().any(|n| *n == "frames") {
+    } else if names.contains(&"frames") {
         let v = st
             .tensor("frames")
             .map_err(|e| Error::new(format!("inputs: tensor `frames`: {e}")))?;

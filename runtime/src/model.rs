@@ -135,6 +135,8 @@ pub(crate) struct AttnBlock<'a> {
     pub window: usize,
 }
 
+// No heap to box the larger variant into; a few dozen bytes per block is the price.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Block<'a> {
     Rnn(RnnBlock<'a>),

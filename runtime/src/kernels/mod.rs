@@ -1,4 +1,4 @@
-//! Compute kernels. [`reference`] holds the plain versions; [`arch`] the optimised ones; the
+//! Compute kernels. [`mod@reference`] holds the plain versions; [`arch`] the optimised ones; the
 //! functions at this level dispatch between them and are what the model calls.
 
 pub mod arch;

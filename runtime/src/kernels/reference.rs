@@ -7,7 +7,7 @@
 
 use half::f16;
 
-/// `Σ a[i]·b[i]` in i32. Exact for `len ≤ 2^17` (|a[i]·b[i]| ≤ 2^14), which parsing guarantees.
+/// `Σ a[i]·b[i]` in i32. Exact for `len ≤ 2^17` (each product is at most 2^14 in magnitude), which parsing guarantees.
 #[inline]
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     let mut acc = 0i32;

@@ -34,9 +34,13 @@ const LENGTHS: &[usize] = &[
 ];
 
 /// Every int8 dot variant this machine can run: (name, function).
-fn i8_variants() -> Vec<(&'static str, fn(&[i8], &[i8]) -> i32)> {
-    let mut v: Vec<(&'static str, fn(&[i8], &[i8]) -> i32)> =
-        std::vec![("dispatch", dot_i8 as fn(&[i8], &[i8]) -> i32)];
+type DotI8 = fn(&[i8], &[i8]) -> i32;
+
+fn i8_variants() -> Vec<(&'static str, DotI8)> {
+    let mut v: Vec<(&'static str, DotI8)> = std::vec![
+        ("dispatch", dot_i8 as DotI8),
+        ("reference", reference::dot_i8)
+    ];
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         fn avx2(a: &[i8], b: &[i8]) -> i32 {

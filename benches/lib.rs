@@ -1,0 +1,1 @@
+//! Criterion benchmarks for runnel live in `benches/`; this library is empty.

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Every check and test of runnel, as CI runs them. Installs what it needs (Rust targets and
+# components, QEMU, arm-none-eabi-gcc, defmt-print) on a fresh Debian machine.
+#
+#   scripts/test-all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+export CARGO_TERM_COLOR=never
+
+step() { echo; echo "==> $*"; }
+
+step "install dependencies"
+scripts/install-ci-deps.sh
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy (host, all targets)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "runtime builds for bare metal (the no_std proof), with clippy"
+for t in thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
+  cargo clippy -p runnel --target "$t" -- -D warnings
+  cargo clippy -p runnel --target "$t" --features defmt -- -D warnings
+  cargo build -p runnel --target "$t" --release
+done
+
+step "docs (every public item documented)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
+
+step "tests (unit, kernel harness, conformance, robustness, accuracy, CLI)"
+cargo test --workspace
+
+if [ -x scripts/firmware-ci.sh ]; then
+  step "firmware under QEMU (bit-identity with the host, footprint)"
+  RUNNEL_SKIP_INSTALL=1 scripts/firmware-ci.sh
+fi
+
+echo
+echo "all checks passed"
