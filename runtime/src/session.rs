@@ -263,7 +263,7 @@ impl Kv<'_> {
         let a = slot * w + r.start..slot * w + r.end;
         match self {
             Kv::F32(d) => reference::dot_f32(&d[a], q),
-            Kv::F16(d) => reference::dot_f16_f32(&d[a], q),
+            Kv::F16(d) => kernels::dot_f16_f32(&d[a], q),
             Kv::I8(d) => reference::dot_i8_f32(&d[a], q) * scale,
         }
     }

@@ -78,6 +78,22 @@ fn every_i8_dot_variant_equals_reference() {
 }
 
 #[test]
+fn chunked_f16_dot_is_bit_identical_to_reference() {
+    for seed in 0..20u64 {
+        let mut rng = Rng::new(seed);
+        for &n in LENGTHS {
+            let a: Vec<f16> = (0..n).map(|_| f16::from_f32(rng.f32() * 4.0)).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
+            assert_eq!(
+                dot_f16_f32(&a, &b).to_bits(),
+                reference::dot_f16_f32(&a, &b).to_bits(),
+                "n={n}"
+            );
+        }
+    }
+}
+
+#[test]
 fn reference_dots_match_f64() {
     let mut rng = Rng::new(7);
     for &n in LENGTHS {
