@@ -414,3 +414,71 @@ impl Config {
         w
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(blocks: &str) -> Result<Config, Error> {
+        Config::from_json(&format!(
+            r#"{{"format":"runnel-model/1","input":{{"kind":"tokens","vocab":10}},"d_model":8,"blocks":{blocks},"output":{{"dim":3}}}}"#
+        ))
+    }
+
+    #[test]
+    fn defaults_are_applied() {
+        let c = parse(r#"[{"kind":"lstm"},{"kind":"attention","heads":2,"window":4}]"#).unwrap();
+        assert_eq!(c.norm_eps, 1e-5);
+        assert!(c.final_norm);
+        assert_eq!(
+            c.blocks[0],
+            BlockConfig::Recurrent {
+                cell: CellKind::Lstm,
+                num_layers: 1,
+                hidden: 8,
+                norm: true,
+                residual: true
+            }
+        );
+        assert_eq!(
+            c.blocks[1],
+            BlockConfig::Attention {
+                heads: 2,
+                window: 4,
+                ffn_dim: 0,
+                activation: runnel::Activation::Gelu
+            }
+        );
+        assert_eq!(c.widths(), vec![8, 8, 8]);
+    }
+
+    #[test]
+    fn hidden_defaults_to_the_running_width() {
+        let c = parse(r#"[{"kind":"gru","hidden":5,"residual":false},{"kind":"lstm"}]"#).unwrap();
+        assert_eq!(c.widths(), vec![8, 5, 5]);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = |b: &str| parse(b).unwrap_err().to_string();
+        assert!(e(r#"[{"kind":"lstm","foo":1}]"#).contains("blocks[0].foo"));
+        assert!(e(r#"[{"kind":"conv"}]"#).contains("\"conv\""));
+        assert!(e(r#"[{"kind":"attention","heads":3,"window":4}]"#).contains("blocks[0].heads"));
+        assert!(e(r#"[{"kind":"attention","heads":2,"window":0}]"#).contains("blocks[0].window"));
+        assert!(e(r#"[{"kind":"attention","heads":2}]"#).contains("blocks[0].window"));
+        assert!(e(r#"[{"kind":"lstm","hidden":4}]"#).contains("blocks[0].hidden"));
+        assert!(e(r#"[{"kind":"lstm","num_layers":0}]"#).contains("num_layers"));
+        assert!(
+            e(r#"[{"kind":"attention","heads":2,"window":4,"activation":"tanh"}]"#)
+                .contains("activation")
+        );
+        assert!(Config::from_json("{}")
+            .unwrap_err()
+            .to_string()
+            .contains("format"));
+        assert!(Config::from_json("[1]")
+            .unwrap_err()
+            .to_string()
+            .contains("runnel.config"));
+    }
+}
