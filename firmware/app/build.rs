@@ -1,0 +1,143 @@
+//! Embeds the model blobs prepared by `scripts/fw-blobs.sh`
+//! (`runnel-fw-host prepare`) into the firmware.
+//!
+//! Inputs (build-time environment):
+//! * `RUNNEL_FW_BLOBS`: directory with manifest.txt, `<weights>.rnl` and
+//!   inputs.bin (default: firmware/blobs)
+//! * `RUNNEL_FW_WEIGHTS`: comma list of weight types to embed, e.g. `int8`
+//!   (default: every blob in the manifest)
+//!
+//! Without a manifest the firmware runs the built-in placeholder workload
+//! (cfg `runnel_fw_placeholder`) and cargo prints a warning.
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::{env, fs};
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(runnel_fw_placeholder)");
+    println!("cargo:rerun-if-env-changed=RUNNEL_FW_BLOBS");
+    println!("cargo:rerun-if-env-changed=RUNNEL_FW_WEIGHTS");
+    println!("cargo:rerun-if-changed=build.rs");
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let dir = env::var_os("RUNNEL_FW_BLOBS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_dir.join("../blobs"));
+    let dir = fs::canonicalize(&dir).unwrap_or(dir);
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("blobs.rs");
+    let manifest_path = dir.join("manifest.txt");
+    println!("cargo:rerun-if-changed={}", manifest_path.display());
+
+    let Ok(manifest) = fs::read_to_string(&manifest_path) else {
+        println!(
+            "cargo:warning=no {} (run scripts/fw-blobs.sh): building the placeholder workload",
+            manifest_path.display()
+        );
+        println!("cargo:rustc-cfg=runnel_fw_placeholder");
+        fs::write(out, "").unwrap();
+        return;
+    };
+    let only: Option<Vec<String>> = env::var("RUNNEL_FW_WEIGHTS")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+
+    let mut src = String::new();
+    let mut steps = 0usize;
+    let mut output_dim = 0usize;
+    let mut arena = 0usize;
+    let mut input = String::from("Input::Tokens(&[])");
+    let mut blobs = String::new();
+    let mut source = String::new();
+    for line in manifest.lines().filter(|l| !l.starts_with('#')) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let kv = |k: &str| {
+            f.iter()
+                .find_map(|t| t.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+                .unwrap_or_else(|| panic!("manifest line `{line}`: no {k}="))
+                .to_string()
+        };
+        match f.as_slice() {
+            ["source", s] => source = s.to_string(),
+            ["steps", n] => steps = n.parse().unwrap(),
+            ["output_dim", n] => output_dim = n.parse().unwrap(),
+            ["input", "tokens"] | ["input", "frames", _] => {
+                let p = dir.join("inputs.bin");
+                println!("cargo:rerun-if-changed={}", p.display());
+                let b = fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                let words: Vec<u32> = b
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+                    .collect();
+                input = if f[1] == "tokens" {
+                    let list: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+                    format!("Input::Tokens(&[{}])", list.join(","))
+                } else {
+                    let list: Vec<String> = words
+                        .iter()
+                        .map(|w| format!("f32::from_bits({w:#x})"))
+                        .collect();
+                    format!(
+                        "Input::Frames {{ dim: {}, data: &[{}] }}",
+                        f[2],
+                        list.join(",")
+                    )
+                };
+            }
+            ["blob", name, file, ..] => {
+                if let Some(o) = &only {
+                    if !o.iter().any(|x| x == name) {
+                        continue;
+                    }
+                }
+                let p = dir.join(file);
+                println!("cargo:rerun-if-changed={}", p.display());
+                assert!(
+                    p.exists(),
+                    "{} listed in the manifest but missing",
+                    p.display()
+                );
+                let state: usize = kv("state_bytes").parse().unwrap();
+                arena = arena.max(state);
+                let sum =
+                    u32::from_str_radix(kv("run_checksum").trim_start_matches("0x"), 16).unwrap();
+                writeln!(
+                    blobs,
+                    "    Blob {{ weights: {name:?}, kv: {:?}, bytes: runnel::include_blob!({:?}), run_checksum: {sum:#010x} }},",
+                    kv("kv"),
+                    p.display().to_string()
+                )
+                .unwrap();
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        !blobs.is_empty(),
+        "no blob selected from {}",
+        manifest_path.display()
+    );
+    writeln!(src, "/// Model the blobs were converted from.").unwrap();
+    writeln!(src, "pub const SOURCE: &str = {source:?};").unwrap();
+    writeln!(
+        src,
+        "/// Steps in the input stream.\npub const STEPS: usize = {steps};"
+    )
+    .unwrap();
+    writeln!(
+        src,
+        "/// Logits per step.\npub const OUTPUT_DIM: usize = {output_dim};"
+    )
+    .unwrap();
+    writeln!(src, "/// Largest `state_bytes()` of the embedded blobs.\npub const ARENA_BYTES: usize = {arena};").unwrap();
+    writeln!(
+        src,
+        "/// The input stream.\npub static INPUT: Input = {input};"
+    )
+    .unwrap();
+    writeln!(
+        src,
+        "/// The embedded blobs.\npub static BLOBS: &[Blob] = &[\n{blobs}];"
+    )
+    .unwrap();
+    fs::write(out, src).unwrap();
+}

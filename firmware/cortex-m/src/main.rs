@@ -1,0 +1,20 @@
+//! runnel demo firmware for QEMU `-machine mps2-an386 -cpu cortex-m4`.
+//! Logs with defmt over semihosting; exits QEMU with the run's status.
+#![no_std]
+#![no_main]
+
+use defmt_semihosting as _; // global logger
+use runnel_fw_common::stack;
+use runnel_fw_cortex_m::{exit, stack_region, SysTickCounter};
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    let region = stack_region();
+    // SAFETY: `region` is this core's only stack.
+    unsafe { stack::paint(region) };
+    let cp = cortex_m::Peripherals::take().unwrap();
+    let mut counter = SysTickCounter::start(cp.SYST);
+    defmt::info!("runnel-fw board=qemu-mps2-an386 cpu=cortex-m4f");
+
+    exit(runnel_fw_app::run(&mut counter, region))
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Build, lint and run the firmware (firmware/ workspace) the way CI does.
+#
+#   scripts/firmware-ci.sh            # everything
+#   RUNNEL_SKIP_INSTALL=1 scripts/firmware-ci.sh   # don't run install-ci-deps.sh
+#   RUNNEL_FW_KEEP_LOGS=1 ...                      # keep the per-check logs
+#   RUNNEL_FW_FIXTURE=frames_gru ...               # embed another tests/fixtures model
+#
+# Checks: rustfmt, clippy (host + both targets), host unit tests of
+# runnel-fw-common; model blobs prepared from tests/fixtures (scripts/fw-blobs.sh,
+# fixture $RUNNEL_FW_FIXTURE, default tok_lstm2_attn_gru); release builds of the
+# QEMU and real-board firmware; QEMU runs of the demo on both architectures
+# whose per-step argmax/checksums must equal the host runtime's
+# (runnel-fw-host check), counter calibration, the panic path (exit status
+# 101) and the placeholder fallback; sizes.
+# Ends with the line "firmware: N passed, N failed"; exits non-zero on failure.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
+export CARGO_TERM_COLOR=never
+
+if [ "${RUNNEL_SKIP_INSTALL:-0}" != 1 ]; then
+  "$here/install-ci-deps.sh" || { echo "firmware: install-ci-deps.sh failed"; echo "firmware: 0 passed, 1 failed"; exit 1; }
+fi
+
+cd "$root/firmware"
+logdir=$(mktemp -d "${TMPDIR:-/tmp}/runnel-fw-ci.XXXXXX")
+pass=0; fail=0; failed=()
+
+# check NAME EXPECTED_STATUS CMD... ; output goes to $logdir/NAME.log
+check() {
+  local name=$1 want=$2; shift 2
+  local t0=$SECONDS
+  "$@" >"$logdir/$name.log" 2>&1
+  local rc=$?
+  if [ "$rc" = "$want" ]; then
+    pass=$((pass + 1)); echo "ok   $name ($((SECONDS - t0))s)"
+  else
+    fail=$((fail + 1)); failed+=("$name")
+    echo "FAIL $name (status $rc, expected $want) -- last lines of $logdir/$name.log:"
+    tail -n 25 "$logdir/$name.log" | sed 's/^/     | /'
+  fi
+}
+
+# a QEMU run must exit 0 and print the summary line; with blobs, its log must
+# match the host runtime step by step
+qemu_demo() {
+  local name=$1 arch=$2 elf=$3 blobs=${4:-}
+  local log="$logdir/$name.decoded"
+  "$root/scripts/run-qemu.sh" "$arch" "$elf" >"$log" 2>&1; local rc=$?
+  cat "$log"
+  [ $rc = 0 ] || return $rc
+  grep -q "summary steps=" "$log" || { echo "no summary line"; return 1; }
+  if [ -n "$blobs" ]; then
+    "$host_tool" check --blobs "$blobs" --log "$log"
+  fi
+}
+# the panic self-test must exit 101 after logging "panic at"
+qemu_panic() {
+  local out; out=$("$root/scripts/run-qemu.sh" "$1" "$2" 2>&1); local rc=$?
+  echo "$out"
+  grep -q "panic at" <<<"$out" || { echo "no panic log"; return 1; }
+  return $rc
+}
+
+ARM=thumbv7em-none-eabihf
+RV=riscv32imac-unknown-none-elf
+A=target/$ARM/release
+R=target/$RV/release
+
+export RUNNEL_FW_BLOBS=${RUNNEL_FW_BLOBS:-$root/firmware/blobs}
+unset RUNNEL_FW_WEIGHTS
+host_tool=$root/firmware/target/host/runnel-fw-host
+
+# rustfmt on firmware/ sources only (`cargo fmt --all` would also reformat the
+# path dependencies runtime/ and converter/, which belong to others)
+fmt_check() { find . -name '*.rs' -not -path './target/*' -print0 | xargs -0 rustfmt --edition 2021 --check; }
+check fmt 0 fmt_check
+check host-tests 0 cargo test -p runnel-fw-common
+check clippy-host 0 cargo clippy -p runnel-fw-common --all-targets -- -D warnings
+check clippy-arm 0 cargo clippy --release --target $ARM -p runnel-fw-cortex-m -p runnel-fw-nrf52840 --all-targets -- -D warnings
+check clippy-riscv 0 cargo clippy --release --target $RV -p runnel-fw-riscv -p runnel-fw-rp2350-riscv --all-targets -- -D warnings
+check clippy-host-tool 0 cargo clippy --profile host -p runnel-fw-host -- -D warnings
+check blobs 0 "$root/scripts/fw-blobs.sh" "${RUNNEL_FW_FIXTURE:-tok_lstm2_attn_gru}"
+check build-arm 0 cargo build --release --target $ARM -p runnel-fw-cortex-m --bins --examples
+check build-riscv 0 cargo build --release --target $RV -p runnel-fw-riscv --bins --examples
+check build-nrf52840 0 cargo build --release --target $ARM -p runnel-fw-nrf52840
+check build-rp2350-riscv 0 cargo build --release --target $RV -p runnel-fw-rp2350-riscv
+check qemu-arm-demo 0 qemu_demo qemu-arm-demo arm $A/runnel-fw-mps2-an386 "$RUNNEL_FW_BLOBS"
+check qemu-riscv-demo 0 qemu_demo qemu-riscv-demo riscv $R/runnel-fw-qemu-virt "$RUNNEL_FW_BLOBS"
+check qemu-arm-calibrate 0 "$root/scripts/run-qemu.sh" arm $A/examples/systick_calibrate
+check qemu-riscv-calibrate 0 "$root/scripts/run-qemu.sh" riscv $R/examples/minstret_calibrate
+check qemu-arm-panic 101 qemu_panic arm $A/examples/panic_exit
+check qemu-riscv-panic 101 qemu_panic riscv $R/examples/panic_exit
+
+echo "--- QEMU demo summaries"
+grep -hE "board=|model weights=|summary|result weights=" "$logdir"/qemu-*-demo.decoded 2>/dev/null | sed 's/^/  /'
+echo "--- sizes (bytes)"
+"$root/scripts/fw-size.sh" $A/runnel-fw-mps2-an386 $A/runnel-fw-nrf52840 $R/runnel-fw-qemu-virt $R/runnel-fw-rp2350-riscv 2>&1 | sed 's/^/  /'
+
+# fallback without blobs (last: it leaves the placeholder build in target/)
+placeholder() {
+  RUNNEL_FW_BLOBS=/nonexistent cargo build --release --target $RV -p runnel-fw-riscv --bin runnel-fw-qemu-virt &&
+    qemu_demo qemu-riscv-placeholder riscv $R/runnel-fw-qemu-virt
+}
+check qemu-riscv-placeholder 0 placeholder
+
+if [ $fail = 0 ]; then
+  [ -n "${RUNNEL_FW_KEEP_LOGS:-}" ] && echo "logs in $logdir" || rm -rf "$logdir"
+else
+  echo "failed: ${failed[*]} (logs in $logdir)"
+fi
+echo "firmware: $pass passed, $fail failed"
+[ $fail = 0 ]

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Prepare the model blobs the firmware embeds (firmware/blobs/, not committed).
+#
+#   scripts/fw-blobs.sh [FIXTURE] [--weights int8,f16,f32] [--kv int8] [--steps N]
+#   scripts/fw-blobs.sh --model M.safetensors --inputs I.safetensors [...]
+#
+# FIXTURE is a directory name under tests/fixtures/ (default: tok_lstm2_attn_gru).
+# Converts the model once per weight type with the runnel converter, writes the
+# input stream, and records what the host runtime computes for it (per-step
+# argmax + output checksum, run checksum) so that the firmware can check
+# itself and `runnel-fw-host check` can compare a firmware log step by step.
+#
+# Output directory: $RUNNEL_FW_BLOBS, default firmware/blobs. The firmware
+# build (firmware/app/build.rs) reads the same variable; with
+# RUNNEL_FW_WEIGHTS=int8 (say) it embeds only some of the blobs.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
+
+fixture=tok_lstm2_attn_gru
+args=()
+model=""; inputs=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --model) model=$(realpath "$2"); shift 2 ;;
+    --inputs) inputs=$(realpath "$2"); shift 2 ;;
+    --weights|--kv|--steps) args+=("$1" "$2"); shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -*) echo "fw-blobs: unknown option $1" >&2; exit 2 ;;
+    *) fixture=$1; shift ;;
+  esac
+done
+if [ -z "$model" ]; then
+  model="$root/tests/fixtures/$fixture/model.safetensors"
+  inputs="$root/tests/fixtures/$fixture/inputs.safetensors"
+fi
+[ -f "$model" ] || { echo "fw-blobs: no model $model" >&2; exit 2; }
+[ -f "$inputs" ] || { echo "fw-blobs: no inputs $inputs" >&2; exit 2; }
+out=${RUNNEL_FW_BLOBS:-$root/firmware/blobs}
+mkdir -p "$out"
+out=$(realpath "$out")
+rm -f "$out"/*.rnl "$out"/expected.*.txt "$out"/manifest.txt "$out"/inputs.bin
+
+cd "$root/firmware"
+cargo run -q --profile host -p runnel-fw-host -- prepare \
+  --model "$model" --inputs "$inputs" --out "$out" ${args[@]+"${args[@]}"}
