@@ -374,7 +374,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "models", "charlm"))
     ap.add_argument("--janeaustenr-dir", default=None)
-    ap.add_argument("--steps", type=int, default=4500)
+    ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seq", type=int, default=192)
     ap.add_argument("--lr", type=float, default=3e-3)
