@@ -1,18 +1,35 @@
-//! Accuracy of the quantized modes on the trained demo model (`models/charlm`), computed by the
-//! Rust runtime over one held-out stream (longer than the attention window) from zero state.
+//! Accuracy of the quantized modes on the trained character models in `models/*/` (each directory
+//! holding one `.safetensors` model, `heldout.txt` and PyTorch's `reference_bpc.json`; the demo
+//! model is `models/charlm`), computed by the Rust runtime over one held-out stream (longer than the
+//! attention window) from zero state. `RUNNEL_ACCURACY_MODELS=dir1:dir2` tests other directories
+//! laid out the same way instead.
 //!
 //! Bounds (issue: int8 and f16 weights): bits per character with f16 weights + f16 KV ≤ f32 ×
 //! 1.002; with int8 weights + int8 KV ≤ f32 × 1.02; top-1 agreement of int8 with f32 ≥ 95%.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use runnel::DType::{self, F16, F32, I8};
 use runnel::{BlockInfo, Model, Session};
 use runnel_converter::text;
 use runnel_tests::*;
 
-fn demo_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/charlm")
+fn model_dirs() -> Vec<PathBuf> {
+    if let Ok(list) = std::env::var("RUNNEL_ACCURACY_MODELS") {
+        return std::env::split_paths(&list).collect();
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("models/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|d| d.join("heldout.txt").is_file())
+        .collect();
+    dirs.sort();
+    assert!(
+        dirs.iter().any(|d| d.ends_with("charlm")),
+        "the demo model models/charlm is missing"
+    );
+    dirs
 }
 
 struct Measured {
@@ -51,11 +68,14 @@ fn measure(model: &[u8], ids: &[u32], w: DType, kv: DType) -> Measured {
     }
 }
 
-fn load() -> (Vec<u8>, Vec<u32>) {
-    let model = std::fs::read(demo_dir().join("charlm.safetensors"))
-        .expect("models/charlm/charlm.safetensors");
-    let heldout =
-        std::fs::read_to_string(demo_dir().join("heldout.txt")).expect("models/charlm/heldout.txt");
+fn load(dir: &Path) -> (Vec<u8>, Vec<u32>) {
+    let model_file = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .unwrap_or_else(|| panic!("no .safetensors model in {}", dir.display()));
+    let model = std::fs::read(&model_file).unwrap();
+    let heldout = std::fs::read_to_string(dir.join("heldout.txt")).unwrap();
     let ids = text::encode(&heldout);
     assert_eq!(
         ids.len(),
@@ -72,7 +92,14 @@ fn agreement(a: &[u32], b: &[u32]) -> f64 {
 
 #[test]
 fn quantized_modes_meet_the_accuracy_bounds() {
-    let (model, ids) = load();
+    for dir in model_dirs() {
+        check_bounds(&dir);
+    }
+}
+
+fn check_bounds(dir: &Path) {
+    let name = dir.display();
+    let (model, ids) = load(dir);
     let f32m = measure(&model, &ids, F32, F32);
     assert!(
         ids.len() > 4 * f32m.window,
@@ -80,8 +107,7 @@ fn quantized_modes_meet_the_accuracy_bounds() {
     );
     // The Rust f32 runtime agrees with PyTorch's own figure for the same stream.
     let reference: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(demo_dir().join("reference_bpc.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(dir.join("reference_bpc.json")).unwrap()).unwrap();
     let torch_bpc = reference["heldout_bpc"].as_f64().unwrap();
     assert!(
         (f32m.bpc - torch_bpc).abs() < 1e-3 * torch_bpc,
@@ -92,21 +118,21 @@ fn quantized_modes_meet_the_accuracy_bounds() {
     let f16m = measure(&model, &ids, F16, F16);
     assert!(
         f16m.bpc <= f32m.bpc * 1.002,
-        "f16/f16 bpc {} > f32 {} × 1.002",
+        "{name}: f16/f16 bpc {} > f32 {} × 1.002",
         f16m.bpc,
         f32m.bpc
     );
     let i8m = measure(&model, &ids, I8, I8);
     assert!(
         i8m.bpc <= f32m.bpc * 1.02,
-        "int8/int8 bpc {} > f32 {} × 1.02",
+        "{name}: int8/int8 bpc {} > f32 {} × 1.02",
         i8m.bpc,
         f32m.bpc
     );
     let agree = agreement(&i8m.argmax, &f32m.argmax);
     assert!(
         agree >= 0.95,
-        "int8/int8 top-1 agreement with f32 {agree:.4} < 0.95"
+        "{name}: int8/int8 top-1 agreement with f32 {agree:.4} < 0.95"
     );
     // And the quantized blobs are smaller, as they should be.
     assert!(i8m.blob < f16m.blob && f16m.blob < f32m.blob);
@@ -118,7 +144,18 @@ fn quantized_modes_meet_the_accuracy_bounds() {
 #[test]
 #[ignore]
 fn accuracy_table() {
-    let (model, ids) = load();
+    for dir in model_dirs() {
+        println!(
+            "\n{}, {} held-out characters:\n",
+            dir.display(),
+            load(&dir).1.len()
+        );
+        table(&dir);
+    }
+}
+
+fn table(dir: &Path) {
+    let (model, ids) = load(dir);
     let f32m = measure(&model, &ids, F32, F32);
     println!("| weights | KV | blob bytes | state bytes | bits/char | top-1 agreement with f32 | host µs/step |");
     println!("|---|---|---|---|---|---|---|");
