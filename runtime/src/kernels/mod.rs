@@ -64,18 +64,31 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     }
 }
 
+/// Converts f16 to f32 (exact): the FPU's VCVTB on hard-float ARMv7E-M, `half`'s slice conversion
+/// elsewhere (F16C on x86_64 when the `std` feature detects it, software otherwise).
+#[inline]
+pub fn f16_to_f32_slice(src: &[f16], dst: &mut [f32]) {
+    #[cfg(runnel_arm_fp16)]
+    arch::arm::f16_to_f32_slice(src, dst);
+    #[cfg(not(runnel_arm_fp16))]
+    {
+        use half::slice::HalfFloatSliceExt;
+        let n = src.len().min(dst.len());
+        src[..n].convert_to_f32_slice(&mut dst[..n]);
+    }
+}
+
 /// `Σ f32(a[i])·b[i]`, left to right — the same order, hence the same bits, as
-/// [`reference::dot_f16_f32`]. It converts 32 weights at a time with `half`'s slice conversion
-/// (F16C on x86_64 when the `std` feature detects it) instead of one call per element.
+/// [`reference::dot_f16_f32`]. It converts 32 weights at a time with [`f16_to_f32_slice`]
+/// instead of one call per element.
 #[inline]
 pub fn dot_f16_f32(a: &[f16], b: &[f32]) -> f32 {
-    use half::slice::HalfFloatSliceExt;
     let mut buf = [0f32; 32];
     let mut acc = 0.0f32;
     for (ca, cb) in a.chunks(32).zip(b.chunks(32)) {
         let n = ca.len().min(cb.len());
         let w = &mut buf[..n];
-        ca[..n].convert_to_f32_slice(w);
+        f16_to_f32_slice(&ca[..n], w);
         for (&x, &y) in w.iter().zip(cb) {
             acc += x * y;
         }

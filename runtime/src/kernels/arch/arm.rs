@@ -35,3 +35,28 @@ pub fn dot_i8_dsp(a: &[i8], b: &[i8]) -> i32 {
     }
     acc.wrapping_add(crate::kernels::reference::dot_i8(at, bt))
 }
+
+/// Converts `src` to f32 into `dst` (same length) with the FPU's `VCVTB.F32.F16`: exact, like
+/// every f16 → f32 conversion, so the result equals `half`'s software conversion bit for bit.
+#[cfg(runnel_arm_fp16)]
+pub fn f16_to_f32_slice(src: &[half::f16], dst: &mut [f32]) {
+    for (d, h) in dst.iter_mut().zip(src) {
+        let bits = h.to_bits() as u32;
+        let out: u32;
+        // SAFETY: VMOV and VCVTB are register-only FPU instructions present on every hard-float
+        // ARMv7E-M core (this function is compiled only for `thumbv7em-*-eabihf`, see build.rs);
+        // they touch no memory and no flags.
+        unsafe {
+            core::arch::asm!(
+                "vmov s0, {x}",
+                "vcvtb.f32.f16 s0, s0",
+                "vmov {y}, s0",
+                x = in(reg) bits,
+                y = lateout(reg) out,
+                out("s0") _,
+                options(pure, nomem, nostack, preserves_flags),
+            );
+        }
+        *d = f32::from_bits(out);
+    }
+}
