@@ -4,14 +4,21 @@
 #   scripts/firmware-ci.sh            # everything
 #   RUNNEL_SKIP_INSTALL=1 scripts/firmware-ci.sh   # don't run install-ci-deps.sh
 #   RUNNEL_FW_KEEP_LOGS=1 ...                      # keep the per-check logs
-#   RUNNEL_FW_FIXTURE=frames_gru ...               # embed another tests/fixtures model
+#   RUNNEL_FW_MODEL=tok_lstm2_attn_gru ...         # embed a tests/fixtures model instead
+#                                                  # of the demo model (no budget check)
+#   RUNNEL_BLESS=1 ...                             # rewrite firmware/budget.toml with
+#                                                  # the measured figures
+#   CARGO_TARGET_DIR=/tmp/t ...                    # build elsewhere (default firmware/target)
 #
 # Checks: rustfmt, clippy (host + both targets), host unit tests of
-# runnel-fw-common; model blobs prepared from tests/fixtures (scripts/fw-blobs.sh,
-# fixture $RUNNEL_FW_FIXTURE, default tok_lstm2_attn_gru); release builds of the
-# QEMU and real-board firmware; QEMU runs of the demo on both architectures
-# whose per-step argmax/checksums must equal the host runtime's
-# (runnel-fw-host check), counter calibration, the panic path (exit status
+# runnel-fw-common; model blobs prepared by scripts/fw-blobs.sh (default: the
+# demo model models/charlm, 64 characters of its held-out text); release
+# builds of the QEMU and real-board firmware; QEMU runs of the demo on both
+# architectures whose per-step argmax/checksums must equal the host runtime's
+# (runnel-fw-host check), with the int8 kernel microbenchmarks; the budget
+# (firmware/budget.toml: instructions per step, code, static RAM, peak stack
+# and kernel cost must not grow more than 10%) and a self-test that the
+# budget check does fail; counter calibration, the panic path (exit status
 # 101) and the placeholder fallback; sizes.
 # Ends with the line "firmware: N passed, N failed"; exits non-zero on failure.
 set -uo pipefail
@@ -68,23 +75,28 @@ qemu_panic() {
 
 ARM=thumbv7em-none-eabihf
 RV=riscv32imac-unknown-none-elf
-A=target/$ARM/release
-R=target/$RV/release
+# honour CARGO_TARGET_DIR (e.g. to time a cold build without touching firmware/target)
+tgt=${CARGO_TARGET_DIR:-$root/firmware/target}
+A=$tgt/$ARM/release
+R=$tgt/$RV/release
 
 export RUNNEL_FW_BLOBS=${RUNNEL_FW_BLOBS:-$root/firmware/blobs}
+fw_model=${RUNNEL_FW_MODEL:-${RUNNEL_FW_FIXTURE:-charlm}}
+budget_file=$root/firmware/budget.toml
 unset RUNNEL_FW_WEIGHTS
-host_tool=$root/firmware/target/host/runnel-fw-host
+host_tool=$tgt/host/runnel-fw-host
 
 # rustfmt on firmware/ sources only (`cargo fmt --all` would also reformat the
 # path dependencies runtime/ and converter/, which belong to others)
-fmt_check() { find . -name '*.rs' -not -path './target/*' -print0 | xargs -0 rustfmt --edition 2021 --check; }
+# (firmware/c-cortex-m is not part of this workspace and has its own checks)
+fmt_check() { find . -name '*.rs' -not -path './target/*' -not -path './c-cortex-m/*' -print0 | xargs -0 rustfmt --edition 2021 --check; }
 check fmt 0 fmt_check
 check host-tests 0 cargo test -p runnel-fw-common
 check clippy-host 0 cargo clippy -p runnel-fw-common --all-targets -- -D warnings
 check clippy-arm 0 cargo clippy --release --target $ARM -p runnel-fw-cortex-m -p runnel-fw-nrf52840 --all-targets -- -D warnings
 check clippy-riscv 0 cargo clippy --release --target $RV -p runnel-fw-riscv -p runnel-fw-rp2350-riscv --all-targets -- -D warnings
 check clippy-host-tool 0 cargo clippy --profile host -p runnel-fw-host -- -D warnings
-check blobs 0 "$root/scripts/fw-blobs.sh" "${RUNNEL_FW_FIXTURE:-tok_lstm2_attn_gru}"
+check blobs 0 "$root/scripts/fw-blobs.sh" "$fw_model"
 check build-arm 0 cargo build --release --target $ARM -p runnel-fw-cortex-m --bins --examples
 check build-riscv 0 cargo build --release --target $RV -p runnel-fw-riscv --bins --examples
 check build-nrf52840 0 cargo build --release --target $ARM -p runnel-fw-nrf52840
@@ -96,10 +108,43 @@ check qemu-riscv-calibrate 0 "$root/scripts/run-qemu.sh" riscv $R/examples/minst
 check qemu-arm-panic 101 qemu_panic arm $A/examples/panic_exit
 check qemu-riscv-panic 101 qemu_panic riscv $R/examples/panic_exit
 
+elfs=($A/runnel-fw-mps2-an386 $A/runnel-fw-nrf52840 $R/runnel-fw-qemu-virt $R/runnel-fw-rp2350-riscv)
+"$root/scripts/fw-size.sh" --tsv "${elfs[@]}" >"$logdir/sizes.tsv" 2>&1
+
+# the budget: compare the figures of both QEMU runs with firmware/budget.toml
+budget_cmd=("$host_tool" budget --budget "$budget_file" --sizes "$logdir/sizes.tsv"
+  --logs "mps2-an386=$logdir/qemu-arm-demo.decoded,qemu-virt=$logdir/qemu-riscv-demo.decoded")
+# the check must be able to fail: against a budget equal to what was just
+# measured but with one figure 20% lower it must fail; with one 20% higher it
+# must pass and print the hint
+budget_selftest() {
+  local t=$logdir/budget-selftest
+  "${budget_cmd[@]}" --measured-out "$t.measured.toml" >/dev/null
+  [ -s "$t.measured.toml" ] || { echo "no measured figures"; return 1; }
+  awk '!done && /^instructions_per_step *=/ { gsub(/_/, "", $3); $3 = int($3 * 0.8); done = 1 } 1' "$t.measured.toml" >"$t.toml"
+  "${budget_cmd[@]:0:2}" --budget "$t.toml" "${budget_cmd[@]:4}" && { echo "a figure 25% over budget passed"; return 1; }
+  awk '!done && /^code_bytes *=/ { gsub(/_/, "", $3); $3 = int($3 * 1.2); done = 1 } 1' "$t.measured.toml" >"$t.toml"
+  "${budget_cmd[@]:0:2}" --budget "$t.toml" "${budget_cmd[@]:4}" | tee "$t.out" || { echo "a figure 17% under budget failed"; return 1; }
+  grep -qE "code_bytes .* shrank" "$t.out" && grep -q "hint:" "$t.out" || { echo "no hint for a figure under budget"; return 1; }
+}
+if [ "$fw_model" != charlm ]; then
+  echo "skip budget (firmware/budget.toml is for the demo model, not $fw_model)"
+elif [ "${RUNNEL_BLESS:-0}" = 1 ]; then
+  check budget-bless 0 "${budget_cmd[@]}" --bless 1
+  cat "$budget_file" | sed 's/^/  /'
+else
+  check budget 0 "${budget_cmd[@]}"
+  check budget-selftest 0 budget_selftest
+fi
+
 echo "--- QEMU demo summaries"
-grep -hE "board=|model weights=|summary|result weights=" "$logdir"/qemu-*-demo.decoded 2>/dev/null | sed 's/^/  /'
+grep -hE "board=|model weights=|summary|result weights=|bench kernel=" "$logdir"/qemu-*-demo.decoded 2>/dev/null | sed 's/^/  /'
 echo "--- sizes (bytes)"
-"$root/scripts/fw-size.sh" $A/runnel-fw-mps2-an386 $A/runnel-fw-nrf52840 $R/runnel-fw-qemu-virt $R/runnel-fw-rp2350-riscv 2>&1 | sed 's/^/  /'
+"$root/scripts/fw-size.sh" "${elfs[@]}" 2>&1 | sed 's/^/  /'
+if [ -f "$logdir/budget.log" ]; then
+  echo "--- budget (firmware/budget.toml)"
+  sed 's/^/  /' "$logdir/budget.log"
+fi
 
 # fallback without blobs (last: it leaves the placeholder build in target/)
 placeholder() {

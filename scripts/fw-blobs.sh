@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Prepare the model blobs the firmware embeds (firmware/blobs/, not committed).
 #
-#   scripts/fw-blobs.sh [FIXTURE] [--weights int8,f16,f32] [--kv int8] [--steps N]
-#   scripts/fw-blobs.sh --model M.safetensors --inputs I.safetensors [...]
+#   scripts/fw-blobs.sh [charlm|FIXTURE] [--weights int8,f16,f32] [--kv int8] [--steps N]
+#   scripts/fw-blobs.sh --model M.safetensors (--inputs I.safetensors | --text T.txt) [...]
 #
-# FIXTURE is a directory name under tests/fixtures/ (default: tok_lstm2_attn_gru).
+# charlm (the default) is the demo character model, models/charlm/charlm.safetensors,
+# fed the first N characters (--steps, default $RUNNEL_FW_STEPS or 64) of
+# models/charlm/heldout.txt. FIXTURE is a directory name under tests/fixtures/
+# (e.g. tok_lstm2_attn_gru), fed its inputs.safetensors (all steps unless --steps).
 # Converts the model once per weight type with the runnel converter, writes the
 # input stream, and records what the host runtime computes for it (per-step
 # argmax + output checksum, run checksum) so that the firmware can check
@@ -19,25 +22,40 @@ root=$(cd "$here/.." && pwd)
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 
-fixture=tok_lstm2_attn_gru
+which=charlm
 args=()
-model=""; inputs=""
+model=""; inputs=""; text=""; steps=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --model) model=$(realpath "$2"); shift 2 ;;
     --inputs) inputs=$(realpath "$2"); shift 2 ;;
-    --weights|--kv|--steps) args+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --text) text=$(realpath "$2"); shift 2 ;;
+    --steps) steps=$2; shift 2 ;;
+    --weights|--kv) args+=("$1" "$2"); shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     -*) echo "fw-blobs: unknown option $1" >&2; exit 2 ;;
-    *) fixture=$1; shift ;;
+    *) which=$1; shift ;;
   esac
 done
 if [ -z "$model" ]; then
-  model="$root/tests/fixtures/$fixture/model.safetensors"
-  inputs="$root/tests/fixtures/$fixture/inputs.safetensors"
+  if [ "$which" = charlm ]; then
+    model="$root/models/charlm/charlm.safetensors"
+    text="$root/models/charlm/heldout.txt"
+    steps=${steps:-${RUNNEL_FW_STEPS:-64}}
+  else
+    model="$root/tests/fixtures/$which/model.safetensors"
+    inputs="$root/tests/fixtures/$which/inputs.safetensors"
+  fi
 fi
 [ -f "$model" ] || { echo "fw-blobs: no model $model" >&2; exit 2; }
-[ -f "$inputs" ] || { echo "fw-blobs: no inputs $inputs" >&2; exit 2; }
+if [ -n "$text" ]; then
+  [ -f "$text" ] || { echo "fw-blobs: no text $text" >&2; exit 2; }
+  args+=(--text "$text")
+else
+  [ -f "$inputs" ] || { echo "fw-blobs: no inputs $inputs (give --inputs or --text)" >&2; exit 2; }
+  args+=(--inputs "$inputs")
+fi
+[ -z "$steps" ] || args+=(--steps "$steps")
 out=${RUNNEL_FW_BLOBS:-$root/firmware/blobs}
 mkdir -p "$out"
 out=$(realpath "$out")
@@ -45,4 +63,4 @@ rm -f "$out"/*.rnl "$out"/expected.*.txt "$out"/manifest.txt "$out"/inputs.bin
 
 cd "$root/firmware"
 cargo run -q --profile host -p runnel-fw-host -- prepare \
-  --model "$model" --inputs "$inputs" --out "$out" ${args[@]+"${args[@]}"}
+  --model "$model" --out "$out" "${args[@]}"

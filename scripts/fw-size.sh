@@ -15,6 +15,12 @@
 #   blobs   bytes of embedded model blobs (symbols `*::ALIGNED*` made by
 #           runnel::include_blob!), part of rodata
 #   code    flash - blobs         (the firmware without its models)
+#   runtime the part of `code` that is the runnel runtime: the sizes of the
+#           function symbols of runnel and of what only it uses (libm, half,
+#           heapless, soft-float helpers), plus the firmware's one-line
+#           `Workload::step` wrapper into which LTO inlines
+#           Session::step_token/step_frame. An estimate: code LTO inlined
+#           elsewhere is counted where it landed.
 # Non-alloc sections (.defmt, .debug_*, .symtab, ...) are not counted.
 #
 # Uses GNU readelf (binutils) when available, else llvm-readobj from rustup's
@@ -34,9 +40,9 @@ else
 fi
 
 if [ $tsv = 1 ]; then
-  printf 'elf\ttext\trodata\tdata\tbss\tflash\tram\tblobs\tcode\n'
+  printf 'elf\ttext\trodata\tdata\tbss\tflash\tram\tblobs\tcode\truntime\n'
 else
-  printf '%-28s %7s %7s %6s %6s %7s %6s %7s %7s\n' elf text rodata data bss flash ram blobs code
+  printf '%-28s %7s %7s %6s %6s %7s %6s %7s %7s %7s\n' elf text rodata data bss flash ram blobs code runtime
 fi
 for elf in "$@"; do
   { "${readelf_cmd[@]}" -S "$elf"; "${readelf_cmd[@]}" -s -C "$elf"; } | awk -v elf="$(basename "$elf")" -v tsv=$tsv '
@@ -50,6 +56,17 @@ for elf in "$@"; do
     /^ *[0-9]+: / && $4 == "OBJECT" && $8 ~ /::ALIGNED/ {
       blobs += ($3 ~ /^0x/) ? hex(substr($3, 3)) : $3 + 0; next
     }
+    /^ *[0-9]+: / && $4 == "FUNC" {
+      sz = ($3 ~ /^0x/) ? hex(substr($3, 3)) : $3 + 0
+      nm = $0; sub(/^ *[0-9]+: +[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+ +/, "", nm)
+      if ((nm ~ /(^|[<( ])(runnel|libm|half|heapless)::/ || nm ~ /compiler_builtins::float::/ ||
+           nm ~ /Workload>::step$/ ||
+           nm ~ /^__((add|sub|mul|div|neg)sf3|(lt|le|gt|ge|eq|ne|unord|cmp)sf2|float(un)?sisf|fix(uns)?sfsi|extendhfsf2|truncsfhf2)$/) &&
+          !(($2 SUBSEP sz) in seen)) {
+        seen[$2, sz] = 1; runtime += sz
+      }
+      next
+    }
     /^ *\[ *[0-9]+\]/ {
       sub(/^ *\[ *[0-9]+\] */, "")
       name=$1; type=$2; size=hex($5); flg=$7
@@ -62,7 +79,7 @@ for elf in "$@"; do
     }
     END {
       flash = text + rodata + data; ram = data + bss; code = flash - blobs
-      if (tsv) printf "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", elf, text, rodata, data, bss, flash, ram, blobs, code
-      else printf "%-28s %7d %7d %6d %6d %7d %6d %7d %7d\n", elf, text, rodata, data, bss, flash, ram, blobs, code
+      if (tsv) printf "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", elf, text, rodata, data, bss, flash, ram, blobs, code, runtime
+      else printf "%-28s %7d %7d %6d %6d %7d %6d %7d %7d %7d\n", elf, text, rodata, data, bss, flash, ram, blobs, code, runtime
     }'
 done

@@ -6,6 +6,9 @@
 //!   inputs.bin (default: firmware/blobs)
 //! * `RUNNEL_FW_WEIGHTS`: comma list of weight types to embed, e.g. `int8`
 //!   (default: every blob in the manifest)
+//! * the cargo features `blob-int8`, `blob-f16`, `blob-f32`: a blob is
+//!   embedded only if its feature is on (boards with a small flash turn some
+//!   off) and `RUNNEL_FW_WEIGHTS` (if set) lists it
 //!
 //! Without a manifest the firmware runs the built-in placeholder workload
 //! (cfg `runnel_fw_placeholder`) and cargo prints a warning.
@@ -15,6 +18,15 @@ use std::{env, fs};
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(runnel_fw_placeholder)");
+    println!("cargo::rustc-check-cfg=cfg(runnel_fw_arm_dsp)");
+    // the same rule as runnel's build.rs: every thumbv7em core has the DSP
+    // extension, and runnel::kernels::dot_i8 then uses SMLAD
+    if env::var("TARGET")
+        .unwrap_or_default()
+        .starts_with("thumbv7em")
+    {
+        println!("cargo::rustc-cfg=runnel_fw_arm_dsp");
+    }
     println!("cargo:rerun-if-env-changed=RUNNEL_FW_BLOBS");
     println!("cargo:rerun-if-env-changed=RUNNEL_FW_WEIGHTS");
     println!("cargo:rerun-if-changed=build.rs");
@@ -40,6 +52,9 @@ fn main() {
         .ok()
         .filter(|s| !s.is_empty())
         .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+
+    let feature_on =
+        |name: &str| env::var_os(format!("CARGO_FEATURE_BLOB_{}", name.to_uppercase())).is_some();
 
     let mut src = String::new();
     let mut steps = 0usize;
@@ -84,10 +99,9 @@ fn main() {
                 };
             }
             ["blob", name, file, ..] => {
-                if let Some(o) = &only {
-                    if !o.iter().any(|x| x == name) {
-                        continue;
-                    }
+                if !feature_on(name) || only.as_ref().is_some_and(|o| !o.iter().any(|x| x == name))
+                {
+                    continue;
                 }
                 let p = dir.join(file);
                 println!("cargo:rerun-if-changed={}", p.display());
@@ -113,8 +127,12 @@ fn main() {
     }
     assert!(
         !blobs.is_empty(),
-        "no blob selected from {}",
-        manifest_path.display()
+        "no blob selected from {} (features blob-*: int8={} f16={} f32={}, RUNNEL_FW_WEIGHTS={:?})",
+        manifest_path.display(),
+        feature_on("int8"),
+        feature_on("f16"),
+        feature_on("f32"),
+        only
     );
     writeln!(src, "/// Model the blobs were converted from.").unwrap();
     writeln!(src, "pub const SOURCE: &str = {source:?};").unwrap();

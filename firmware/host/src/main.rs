@@ -1,10 +1,17 @@
 //! Host side of the firmware demo (runs on the build machine, not the MCU).
 //!
 //! ```text
-//! runnel-fw-host prepare --model M.safetensors --inputs I.safetensors --out DIR
-//!                        [--weights int8,f16,f32] [--kv int8] [--steps N]
+//! runnel-fw-host prepare --model M.safetensors (--inputs I.safetensors | --text T.txt)
+//!                        --out DIR [--weights int8,f16,f32] [--kv int8] [--steps N]
 //! runnel-fw-host check --blobs DIR --log DECODED_LOG
+//! runnel-fw-host budget --budget budget.toml --logs BOARD=LOG[,BOARD=LOG]
+//!                       --sizes SIZES.tsv [--bless 1] [--measured-out FILE]
 //! ```
+//!
+//! `--text` takes the input tokens from a text file with the demo character
+//! model's vocabulary (`runnel_converter::text::encode`: id 0 = '\n', ids
+//! 1..=95 = ASCII 32..=126; other characters are skipped); `--steps N` keeps
+//! the first N tokens (of either kind of input).
 //!
 //! `prepare` converts the model once per weight type with the runnel converter
 //! (`DIR/<weights>.rnl`), writes the input stream (`DIR/inputs.bin`: u32 LE
@@ -15,6 +22,11 @@
 //!
 //! `check` compares a decoded firmware log (`defmt-print` output) with the
 //! expected files, step by step.
+//!
+//! `budget` compares the figures of the QEMU runs (instructions per step,
+//! stack, sizes, kernel costs) with the checked-in budget, see [`budget`].
+mod budget;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,8 +40,11 @@ use runnel_fw_common::demo::argmax;
 type Res<T> = Result<T, String>;
 
 fn usage() -> String {
-    "usage:\n  runnel-fw-host prepare --model M.safetensors --inputs I.safetensors --out DIR \
-     [--weights int8,f16,f32] [--kv int8] [--steps N]\n  runnel-fw-host check --blobs DIR --log LOG"
+    "usage:\n  runnel-fw-host prepare --model M.safetensors (--inputs I.safetensors | --text T.txt) \
+     --out DIR [--weights int8,f16,f32] [--kv int8] [--steps N]\n  \
+     runnel-fw-host check --blobs DIR --log LOG\n  \
+     runnel-fw-host budget --budget budget.toml --logs BOARD=LOG[,BOARD=LOG] --sizes SIZES.tsv \
+     [--bless 1] [--measured-out FILE]"
         .into()
 }
 
@@ -70,7 +85,6 @@ fn dtype_name(d: runnel::DType) -> &'static str {
 
 fn prepare(m: &BTreeMap<String, String>) -> Res<()> {
     let model_path = PathBuf::from(need(m, "model")?);
-    let inputs_path = PathBuf::from(need(m, "inputs")?);
     let out = PathBuf::from(need(m, "out")?);
     let weights = m
         .get("weights")
@@ -81,7 +95,20 @@ fn prepare(m: &BTreeMap<String, String>) -> Res<()> {
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
 
     let st = read(&model_path)?;
-    let mut inputs = read_inputs(&read(&inputs_path)?).map_err(|e| e.to_string())?;
+    let mut inputs = match (m.get("inputs"), m.get("text")) {
+        (Some(p), None) => read_inputs(&read(Path::new(p))?).map_err(|e| e.to_string())?,
+        (None, Some(p)) => {
+            let text = String::from_utf8_lossy(&read(Path::new(p))?).into_owned();
+            let ids = runnel_converter::text::encode(&text);
+            Inputs::Tokens(ids.into_iter().map(i64::from).collect())
+        }
+        _ => {
+            return Err(format!(
+                "give exactly one of --inputs and --text\n{}",
+                usage()
+            ))
+        }
+    };
     if let Some(n) = m.get("steps") {
         let n: usize = n.parse().map_err(|_| "--steps: not a number".to_string())?;
         match &mut inputs {
@@ -234,9 +261,22 @@ fn check(m: &BTreeMap<String, String>) -> Res<bool> {
             );
             bad += 1;
         }
+        // cost per step (grows with the attention context until the window is full)
+        let cost: Vec<u64> = got
+            .iter()
+            .filter_map(|g| field(g, "instructions").or_else(|| field(g, "cycles")))
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let cost = match (cost.iter().min(), cost.iter().max()) {
+            (Some(lo), Some(hi)) if cost.len() == got.len() => format!(
+                " (per step: mean {}, min {lo}, max {hi})",
+                (cost.iter().sum::<u64>() + cost.len() as u64 / 2) / cost.len() as u64
+            ),
+            _ => String::new(),
+        };
         if bad == 0 {
             println!(
-                "{name}: {} steps match the host runtime bit for bit",
+                "{name}: {} steps match the host runtime bit for bit{cost}",
                 exp.len()
             );
         } else {
@@ -256,6 +296,7 @@ fn main() -> ExitCode {
     let r = match args.first().map(String::as_str) {
         Some("prepare") => args_map(&args[1..]).and_then(|m| prepare(&m)).map(|_| true),
         Some("check") => args_map(&args[1..]).and_then(|m| check(&m)),
+        Some("budget") => args_map(&args[1..]).and_then(|m| budget::main(&m)),
         _ => Err(usage()),
     };
     match r {
