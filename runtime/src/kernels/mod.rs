@@ -54,10 +54,15 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     {
         arch::arm::dot_i8_dsp(a, b)
     }
+    #[cfg(target_arch = "riscv32")]
+    {
+        arch::riscv32::dot_i8_unrolled(a, b)
+    }
     #[cfg(not(any(
         all(target_arch = "x86_64", target_feature = "avx2"),
         all(target_arch = "x86_64", feature = "std"),
-        runnel_arm_dsp
+        runnel_arm_dsp,
+        target_arch = "riscv32"
     )))]
     {
         reference::dot_i8(a, b)

@@ -51,6 +51,7 @@ fn i8_variants() -> Vec<(&'static str, DotI8)> {
     }
     #[cfg(runnel_arm_dsp)]
     v.push(("arm-dsp", arch::arm::dot_i8_dsp));
+    v.push(("riscv32-unrolled", arch::riscv32::dot_i8_unrolled));
     v
 }
 

@@ -1,37 +1,54 @@
 //! ARMv7E-M kernels (Cortex-M4/M7): the DSP extension's dual 16-bit multiply-accumulate.
 
-/// `Σ a[i]·b[i]` four lanes at a time: one 32-bit load per operand, `SXTB16` (twice) to split the
-/// four bytes into two pairs of i16, `SMLAD` (twice) to multiply-accumulate both pairs.
-/// Exact, hence equal to [`crate::kernels::reference::dot_i8`].
+/// `acc + Σ` of the four byte products of `wa` and `wb`: `SXTB16` (twice per operand) splits the
+/// four bytes into two pairs of i16, `SMLAD` (twice) multiply-accumulates both pairs.
+#[inline(always)]
+fn mac4(acc: i32, wa: u32, wb: u32) -> i32 {
+    let mut acc = acc;
+    // SAFETY: SXTB16 and SMLAD are register-only instructions present on every ARMv7E-M core
+    // (this module is compiled only for `thumbv7em-*`, see build.rs); they touch no memory
+    // and no flags other than Q (saturation sticky bit), which nothing here reads.
+    unsafe {
+        core::arch::asm!(
+            "sxtb16 {ae}, {wa}",
+            "sxtb16 {ao}, {wa}, ror #8",
+            "sxtb16 {be}, {wb}",
+            "sxtb16 {bo}, {wb}, ror #8",
+            "smlad {acc}, {ae}, {be}, {acc}",
+            "smlad {acc}, {ao}, {bo}, {acc}",
+            wa = in(reg) wa,
+            wb = in(reg) wb,
+            ae = out(reg) _,
+            ao = out(reg) _,
+            be = out(reg) _,
+            bo = out(reg) _,
+            acc = inout(reg) acc,
+            options(pure, nomem, nostack),
+        );
+    }
+    acc
+}
+
+fn word(c: &[i8]) -> u32 {
+    u32::from_le_bytes([c[0] as u8, c[1] as u8, c[2] as u8, c[3] as u8])
+}
+
+/// `Σ a[i]·b[i]` with the DSP extension, eight bytes per iteration (two 32-bit loads per
+/// operand, four `SMLAD`s), then four, then the plain tail. Exact, hence equal to
+/// [`crate::kernels::reference::dot_i8`].
 pub fn dot_i8_dsp(a: &[i8], b: &[i8]) -> i32 {
     let n = a.len().min(b.len());
-    let (a4, at) = a[..n].split_at(n & !3);
-    let (b4, bt) = b[..n].split_at(n & !3);
+    let (a8, a_rest) = a[..n].split_at(n & !7);
+    let (b8, b_rest) = b[..n].split_at(n & !7);
     let mut acc: i32 = 0;
-    for (ca, cb) in a4.chunks_exact(4).zip(b4.chunks_exact(4)) {
-        let wa = u32::from_le_bytes([ca[0] as u8, ca[1] as u8, ca[2] as u8, ca[3] as u8]);
-        let wb = u32::from_le_bytes([cb[0] as u8, cb[1] as u8, cb[2] as u8, cb[3] as u8]);
-        // SAFETY: SXTB16 and SMLAD are register-only instructions present on every ARMv7E-M core
-        // (this module is compiled only for `thumbv7em-*`, see build.rs); they touch no memory
-        // and no flags other than Q (saturation sticky bit), which nothing here reads.
-        unsafe {
-            core::arch::asm!(
-                "sxtb16 {ae}, {wa}",
-                "sxtb16 {ao}, {wa}, ror #8",
-                "sxtb16 {be}, {wb}",
-                "sxtb16 {bo}, {wb}, ror #8",
-                "smlad {acc}, {ae}, {be}, {acc}",
-                "smlad {acc}, {ao}, {bo}, {acc}",
-                wa = in(reg) wa,
-                wb = in(reg) wb,
-                ae = out(reg) _,
-                ao = out(reg) _,
-                be = out(reg) _,
-                bo = out(reg) _,
-                acc = inout(reg) acc,
-                options(pure, nomem, nostack),
-            );
-        }
+    for (ca, cb) in a8.chunks_exact(8).zip(b8.chunks_exact(8)) {
+        acc = mac4(acc, word(&ca[..4]), word(&cb[..4]));
+        acc = mac4(acc, word(&ca[4..]), word(&cb[4..]));
+    }
+    let (a4, at) = a_rest.split_at(a_rest.len() & !3);
+    let (b4, bt) = b_rest.split_at(b_rest.len() & !3);
+    if !a4.is_empty() {
+        acc = mac4(acc, word(a4), word(b4));
     }
     acc.wrapping_add(crate::kernels::reference::dot_i8(at, bt))
 }

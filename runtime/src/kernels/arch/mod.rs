@@ -6,3 +6,7 @@ pub mod x86_64;
 
 #[cfg(runnel_arm_dsp)]
 pub mod arm;
+
+// Plain Rust, so the kernel harness also runs it on the host.
+#[cfg(any(target_arch = "riscv32", test))]
+pub mod riscv32;
