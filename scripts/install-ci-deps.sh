@@ -45,7 +45,7 @@ if [ ${#missing_comps[@]} -gt 0 ]; then
 fi
 
 # -------------------------------------------------------------- Debian ----
-APT_PKGS=(gcc-arm-none-eabi)
+APT_PKGS=(gcc-arm-none-eabi valgrind)
 BPO_PKGS=(qemu-system-arm qemu-system-misc)
 
 pkg_ok() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

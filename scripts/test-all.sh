@@ -23,19 +23,23 @@ step "runtime builds for bare metal (the no_std proof), with clippy"
 for t in thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
   cargo clippy -p runnel --target "$t" -- -D warnings
   cargo clippy -p runnel --target "$t" --features defmt -- -D warnings
+  cargo clippy -p runnel-capi --target "$t" -- -D warnings
   cargo build -p runnel --target "$t" --release
 done
 
 step "docs (every public item documented)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 
-step "tests (unit, kernel harness, conformance, robustness, accuracy, CLI)"
+step "tests (unit, kernel harness, conformance, robustness, accuracy, CLI, C API from C)"
 cargo test --workspace
 
 if [ -x scripts/firmware-ci.sh ]; then
   step "firmware under QEMU (bit-identity with the host, footprint)"
   RUNNEL_SKIP_INSTALL=1 scripts/firmware-ci.sh
 fi
+
+step "C API: C firmware under QEMU (bit-identity with the host, footprint)"
+firmware/c-cortex-m/run-test.sh
 
 echo
 echo "all checks passed"

@@ -1,0 +1,251 @@
+//! Drives the host C test `tests/c/test_capi.c` against the static library.
+//!
+//! 1. builds `librunnel_capi.a` with a nested `cargo build -p runnel-capi` into its own target
+//!    directory (`target/capi-c-test`), so it never waits on the lock of the `cargo test` that
+//!    runs this;
+//! 2. converts every fixture model in `tests/fixtures/` (f32 weights and KV: expected = the
+//!    PyTorch outputs, tolerance 1e-4; int8 and f16: expected = the Rust runtime's outputs, bit
+//!    for bit) and writes blob, inputs and expected outputs to a temp dir (format in the C file);
+//! 3. compiles the C test with `gcc -std=c11 -Wall -Wextra -Werror -pedantic
+//!    -fsanitize=address,undefined` and runs it on every case plus the misuse checks; then, if
+//!    valgrind is installed, compiles it without sanitizers and runs it under valgrind (which,
+//!    unlike ASan, also checks the library's own memory accesses).
+//!
+//! Environment: `CC` (default `gcc`); `RUNNEL_CAPI_NO_VALGRIND=1` skips the valgrind run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use runnel::DType;
+use runnel_converter::stream::{read_inputs, read_outputs, Inputs};
+use runnel_converter::{convert, AlignedBytes, ConvertOptions};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "{cmd:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// Builds the host static library in its own target directory and returns its path.
+fn build_staticlib() -> PathBuf {
+    let target_dir = root().join("target").join("capi-c-test");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run(Command::new(cargo)
+        .current_dir(root())
+        .args(["build", "-q", "-p", "runnel-capi", "--lib", "--target-dir"])
+        .arg(&target_dir));
+    let lib = target_dir.join("debug").join("librunnel_capi.a");
+    assert!(lib.is_file(), "no {}", lib.display());
+    lib
+}
+
+fn push_u32(b: &mut Vec<u8>, v: u32) {
+    b.extend_from_slice(&v.to_le_bytes());
+}
+
+fn push_f32(b: &mut Vec<u8>, v: f32) {
+    b.extend_from_slice(&v.to_bits().to_le_bytes());
+}
+
+/// Writes `dir/model.rnl` and `dir/case.bin` (format: see tests/c/test_capi.c).
+fn write_case(dir: &Path, blob: &[u8], inputs: &Inputs, expected: &[f32], tol: f32) {
+    let aligned = AlignedBytes::new(blob);
+    let model = runnel::Model::from_bytes(aligned.as_bytes()).expect("blob opens");
+    let steps = inputs.len();
+    assert_eq!(expected.len(), steps * model.output_dim());
+    let mut b = Vec::new();
+    b.extend_from_slice(b"RNLC");
+    push_u32(&mut b, 1);
+    let (kind, dim) = match model.input_kind() {
+        runnel::InputKind::Tokens { vocab } => (0, vocab),
+        runnel::InputKind::Frames { dim } => (1, dim),
+    };
+    push_u32(&mut b, kind);
+    push_u32(&mut b, steps as u32);
+    push_u32(&mut b, dim as u32);
+    push_u32(&mut b, model.output_dim() as u32);
+    push_u32(&mut b, model.state_bytes() as u32);
+    push_f32(&mut b, tol);
+    match inputs {
+        Inputs::Tokens(t) => t
+            .iter()
+            .for_each(|&x| push_u32(&mut b, u32::try_from(x).expect("token fits u32"))),
+        Inputs::Frames { data, .. } => data.iter().for_each(|&x| push_f32(&mut b, x)),
+    }
+    expected.iter().for_each(|&x| push_f32(&mut b, x));
+    std::fs::create_dir_all(dir).expect("mkdir");
+    std::fs::write(dir.join("model.rnl"), blob).expect("write blob");
+    std::fs::write(dir.join("case.bin"), b).expect("write case");
+}
+
+/// Every fixture model directory (those with a model, inputs and outputs).
+fn fixtures() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("tests/fixtures"))
+        .expect("tests/fixtures")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            ["model", "inputs", "outputs"]
+                .iter()
+                .all(|f| p.join(format!("{f}.safetensors")).is_file())
+        })
+        .collect();
+    v.sort();
+    assert!(v.len() >= 10, "expected the fixture models, found {v:?}");
+    v
+}
+
+/// Converts every fixture in three modes; returns the case directories and the (token, frame)
+/// pair for the misuse checks.
+fn write_cases(tmp: &Path) -> (Vec<PathBuf>, PathBuf, PathBuf) {
+    let mut cases = Vec::new();
+    let (mut tok, mut frames) = (None, None);
+    for fx in fixtures() {
+        let name = fx.file_name().unwrap().to_string_lossy().into_owned();
+        let st = std::fs::read(fx.join("model.safetensors")).expect("model");
+        let inputs = read_inputs(&std::fs::read(fx.join("inputs.safetensors")).expect("inputs"))
+            .expect("inputs parse");
+        let (_, _, torch) =
+            read_outputs(&std::fs::read(fx.join("outputs.safetensors")).expect("outputs"))
+                .expect("outputs parse");
+        for (w, kv) in [
+            (DType::F32, DType::F32),
+            (DType::I8, DType::I8),
+            (DType::F16, DType::F16),
+        ] {
+            let conv = convert(&st, &ConvertOptions { weights: w, kv })
+                .unwrap_or_else(|e| panic!("{name}: convert: {e}"));
+            let dir = tmp.join(format!("{name}.{}-{}", w.name(), kv.name()));
+            if w == DType::F32 {
+                write_case(&dir, &conv.blob, &inputs, &torch, 1e-4);
+                match inputs {
+                    Inputs::Tokens(_) if tok.is_none() => tok = Some(dir.clone()),
+                    Inputs::Frames { .. } if frames.is_none() => frames = Some(dir.clone()),
+                    _ => {}
+                }
+            } else {
+                let aligned = AlignedBytes::new(&conv.blob);
+                let model = runnel::Model::from_bytes(aligned.as_bytes()).expect("open");
+                let rust = runnel_converter::stream::run(&model, &inputs).expect("run");
+                write_case(&dir, &conv.blob, &inputs, &rust, 0.0);
+            }
+            cases.push(dir);
+        }
+    }
+    (
+        cases,
+        tok.expect("a token fixture"),
+        frames.expect("a frame fixture"),
+    )
+}
+
+fn compile(cc: &str, lib: &Path, exe: &Path, extra: &[&str]) {
+    let src = root().join("capi/tests/c/test_capi.c");
+    let include = root().join("capi/include");
+    run(Command::new(cc)
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-O1",
+            "-g",
+        ])
+        .args(extra)
+        .arg("-I")
+        .arg(include)
+        .arg(src)
+        .arg(lib)
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(exe));
+}
+
+fn report(what: &str, out: &Output, t0: Instant) {
+    // Shown with `--nocapture`: one line per case, then the totals.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines() {
+        eprintln!("  {line}");
+    }
+    eprintln!("{what}: {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+#[test]
+fn c_test_program() {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "gcc".into());
+    let t0 = Instant::now();
+    let lib = build_staticlib();
+    eprintln!(
+        "built {} ({:.1} s)",
+        lib.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    let tmp = tempfile::Builder::new()
+        .prefix("runnel-capi-c-test")
+        .tempdir()
+        .expect("tempdir");
+    let (cases, tok, frames) = write_cases(tmp.path());
+    let mut args: Vec<PathBuf> = vec!["--misuse".into(), tok, frames];
+    args.extend(cases);
+
+    // 1. ASan + UBSan.
+    let t1 = Instant::now();
+    let exe = tmp.path().join("test_capi_asan");
+    compile(
+        &cc,
+        &lib,
+        &exe,
+        &[
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer",
+        ],
+    );
+    // LeakSanitizer needs ptrace, which containers often forbid; leaks are valgrind's job below.
+    let out = run(Command::new(&exe)
+        .args(&args)
+        .env("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0")
+        .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"));
+    report("C test (ASan+UBSan)", &out, t1);
+
+    // 2. valgrind, which sees the Rust code's accesses too.
+    let have_valgrind = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if std::env::var_os("RUNNEL_CAPI_NO_VALGRIND").is_some_and(|v| v == "1") || !have_valgrind {
+        eprintln!(
+            "C test under valgrind: skipped (valgrind not found or RUNNEL_CAPI_NO_VALGRIND=1)"
+        );
+        return;
+    }
+    let t2 = Instant::now();
+    let exe = tmp.path().join("test_capi");
+    compile(&cc, &lib, &exe, &[]);
+    let out = run(Command::new("valgrind")
+        .args([
+            "-q",
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect",
+        ])
+        .arg(&exe)
+        .args(&args));
+    report("C test (valgrind)", &out, t2);
+}
