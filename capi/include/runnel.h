@@ -35,14 +35,14 @@
 /**
  * Bytes of a `runnel_model` object (this pointer width).
  */
-#define RUNNEL_MODEL_SIZE 8936
+#define RUNNEL_MODEL_SIZE 832
 #endif
 
 #if defined(RUNNEL_PTR32)
 /**
  * Bytes of a `runnel_model` object (this pointer width).
  */
-#define RUNNEL_MODEL_SIZE 4504
+#define RUNNEL_MODEL_SIZE 708
 #endif
 
 #if defined(RUNNEL_PTR64)

@@ -151,7 +151,7 @@ pub struct runnel_model_info {
 
 /// Bytes of a `runnel_model` object (this pointer width).
 #[cfg(target_pointer_width = "64")]
-pub const RUNNEL_MODEL_SIZE: usize = 8936;
+pub const RUNNEL_MODEL_SIZE: usize = 832;
 /// Alignment of a `runnel_model` object (this pointer width).
 #[cfg(target_pointer_width = "64")]
 pub const RUNNEL_MODEL_ALIGN: usize = 8;
@@ -164,7 +164,7 @@ pub const RUNNEL_SESSION_ALIGN: usize = 8;
 
 /// Bytes of a `runnel_model` object (this pointer width).
 #[cfg(target_pointer_width = "32")]
-pub const RUNNEL_MODEL_SIZE: usize = 4504;
+pub const RUNNEL_MODEL_SIZE: usize = 708;
 /// Alignment of a `runnel_model` object (this pointer width).
 #[cfg(target_pointer_width = "32")]
 pub const RUNNEL_MODEL_ALIGN: usize = 4;

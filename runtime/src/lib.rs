@@ -45,7 +45,7 @@ pub mod limits {
     /// Blocks per model.
     pub const MAX_BLOCKS: usize = 16;
     /// Recurrent layers per model, summed over blocks.
-    pub const MAX_RNN_LAYERS: usize = 16;
+    pub const MAX_RNN_LAYERS: usize = 64;
     /// Largest width, hidden size, vocabulary, frame size or FFN size.
     pub const MAX_DIM: usize = 1 << 16;
 }

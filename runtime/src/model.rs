@@ -108,8 +108,7 @@ pub(crate) struct RnnBlock<'a> {
     pub residual: bool,
     pub in_width: usize,
     pub hidden: usize,
-    pub first_layer: usize, // index into Model::rnn_layers
-    pub num_layers: usize,
+    pub num_layers: usize, // layers follow in the tensor table; read with `Model::rnn_layer`
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -150,17 +149,18 @@ pub(crate) enum Input<'a> {
 }
 
 /// A validated model borrowing its weights from a blob. Build it with [`Model::from_bytes`].
+///
+/// It keeps the validated header, block table and state layout (under 1 KB on 32-bit targets)
+/// and rebuilds the weight views (slices into the blob) from the tensor table as a step walks
+/// the blocks — a few dozen table reads per step, instead of holding several KB of views.
 #[derive(Debug)]
 pub struct Model<'a> {
     pub(crate) header: Header,
-    pub(crate) input: Input<'a>,
-    pub(crate) blocks: heapless::Vec<Block<'a>, MAX_BLOCKS>,
-    pub(crate) rnn_layers: heapless::Vec<RnnLayer<'a>, MAX_RNN_LAYERS>,
-    pub(crate) final_norm: Option<Norm<'a>>, // [W]
-    pub(crate) head: Mat<'a>,                // [output_dim, W]
-    pub(crate) head_bias: &'a [f32],         // [output_dim]
+    body: &'a [u8], // the blob without its CRC
+    pub(crate) entries: heapless::Vec<BlockEntry, MAX_BLOCKS>, // [n_blocks], validated
     pub(crate) layout: Layout,
     pub(crate) kv: DType,
+    weights: DType,
     params: usize,
 }
 
@@ -177,12 +177,12 @@ fn read_pod<T: Pod>(bytes: &[u8], off: usize) -> Result<T, Error> {
 }
 
 /// Reads tensors in the canonical order, checking each against the shape the config implies.
-struct Tensors<'a> {
+pub(crate) struct Tensors<'a> {
     body: &'a [u8], // the blob without its CRC
     table: usize,
     count: usize,
     data_off: usize,
-    cursor: usize,
+    pub(crate) cursor: usize,
     weights: DType,
     params: usize,
 }
@@ -344,9 +344,9 @@ impl<'a> Model<'a> {
         }
         let weights = DType::from_u8(h.weight_type).ok_or(malformed("weight_type"))?;
         let kv = DType::from_u8(h.kv_type).ok_or(malformed("kv_type"))?;
-        let input_dim = check_dim(h.input_dim, "input_dim")?;
+        check_dim(h.input_dim, "input_dim")?;
         let d_model = check_dim(h.d_model, "d_model")?;
-        let output_dim = check_dim(h.output_dim, "output_dim")?;
+        check_dim(h.output_dim, "output_dim")?;
         if !(h.norm_eps.is_finite() && h.norm_eps >= 0.0) {
             return Err(malformed("norm_eps"));
         }
@@ -430,133 +430,169 @@ impl<'a> Model<'a> {
             return Err(malformed("state_bytes"));
         }
 
-        // The tensors, in canonical order.
-        let mut t = Tensors {
+        let mut model = Model {
+            header: h,
             body,
-            table: tensors_off,
-            count: n_tensors,
-            data_off,
-            cursor: 0,
+            entries,
+            layout,
+            kv,
             weights,
             params: 0,
         };
-        let input = match h.input_kind {
-            INPUT_TOKENS => Input::Tokens {
-                embed: t.mat(input_dim, d_model, "embed.weight")?,
-            },
-            INPUT_FRAMES => Input::Frames {
-                w: t.mat(d_model, input_dim, "input.weight")?,
-                b: t.vector(d_model, "input.bias")?,
-            },
-            _ => return Err(malformed("input_kind")),
-        };
-        let mut blocks = heapless::Vec::new();
-        let mut rnn_layers: heapless::Vec<RnnLayer<'a>, MAX_RNN_LAYERS> = heapless::Vec::new();
-        for b in &entries {
+        // Every tensor, in canonical order, through the same functions a step uses.
+        let mut t = model.tensors();
+        model.input(&mut t)?;
+        let mut layers = 0usize;
+        for b in &model.entries {
             if b.first_tensor as usize != t.cursor {
                 return Err(malformed("block first_tensor"));
             }
-            let w = b.in_width as usize;
-            let hid = b.hidden as usize;
-            let block = match b.kind {
-                BLOCK_LSTM | BLOCK_GRU => {
-                    let cell = if b.kind == BLOCK_LSTM {
-                        Cell::Lstm
-                    } else {
-                        Cell::Gru
-                    };
-                    let g = cell.gates() * hid;
-                    let norm = if b.flags & BLOCK_FLAG_NORM != 0 {
-                        Some(t.norm(w)?)
-                    } else {
-                        None
-                    };
-                    let first_layer = rnn_layers.len();
-                    for k in 0..b.num_layers as usize {
-                        let in_k = if k == 0 { w } else { hid };
-                        let layer = RnnLayer {
-                            w_ih: t.mat(g, in_k, "weight_ih")?,
-                            w_hh: t.mat(g, hid, "weight_hh")?,
-                            b_ih: t.vector(g, "bias_ih")?,
-                            b_hh: t.vector(g, "bias_hh")?,
-                        };
-                        rnn_layers
-                            .push(layer)
-                            .map_err(|_| Error::CapacityExceeded {
-                                what: "recurrent layers",
-                                count: (first_layer + k + 1) as u32,
-                                capacity: MAX_RNN_LAYERS as u32,
-                            })?;
+            if let Block::Rnn(r) = model.block(b, &mut t)? {
+                for k in 0..r.num_layers {
+                    layers += 1;
+                    if layers > MAX_RNN_LAYERS {
+                        return Err(Error::CapacityExceeded {
+                            what: "recurrent layers",
+                            count: layers as u32,
+                            capacity: MAX_RNN_LAYERS as u32,
+                        });
                     }
-                    Block::Rnn(RnnBlock {
-                        cell,
-                        norm,
-                        residual: b.flags & BLOCK_FLAG_RESIDUAL != 0,
-                        in_width: w,
-                        hidden: hid,
-                        first_layer,
-                        num_layers: b.num_layers as usize,
-                    })
+                    Model::rnn_layer(&r, k, &mut t)?;
                 }
-                _ => {
-                    let norm1 = t.norm(w)?;
-                    let in_proj = t.mat(3 * w, w, "in_proj_weight")?;
-                    let in_bias = t.vector(3 * w, "in_proj_bias")?;
-                    let out_proj = t.mat(w, w, "out_proj.weight")?;
-                    let out_bias = t.vector(w, "out_proj.bias")?;
-                    let f = b.ffn_dim as usize;
-                    let ffn = if f > 0 {
-                        Some(Ffn {
-                            norm2: t.norm(w)?,
-                            w1: t.mat(f, w, "ffn.0.weight")?,
-                            b1: t.vector(f, "ffn.0.bias")?,
-                            w2: t.mat(w, f, "ffn.2.weight")?,
-                            b2: t.vector(w, "ffn.2.bias")?,
-                            act: Activation::from_u8(b.activation)
-                                .ok_or(malformed("activation"))?,
-                        })
-                    } else {
-                        None
-                    };
-                    Block::Attn(AttnBlock {
-                        norm1,
-                        in_proj,
-                        in_bias,
-                        out_proj,
-                        out_bias,
-                        ffn,
-                        width: w,
-                        heads: b.heads as usize,
-                        window: b.window as usize,
-                    })
-                }
-            };
-            // Cannot fail: entries has the same capacity.
-            let _ = blocks.push(block);
+            }
         }
-        let final_norm = if h.flags & FLAG_FINAL_NORM != 0 {
+        model.tail(&mut t)?;
+        if t.cursor != n_tensors {
+            return Err(malformed("tensor count"));
+        }
+        model.params = t.params;
+        Ok(model)
+    }
+
+    /// A reader at the first tensor.
+    pub(crate) fn tensors(&self) -> Tensors<'a> {
+        Tensors {
+            body: self.body,
+            table: self.header.tensors_off as usize,
+            count: self.header.n_tensors as usize,
+            data_off: self.header.data_off as usize,
+            cursor: 0,
+            weights: self.weights,
+            params: 0,
+        }
+    }
+
+    /// The input layer's views (reads 1 or 2 tensors).
+    pub(crate) fn input(&self, t: &mut Tensors<'a>) -> Result<Input<'a>, Error> {
+        let (dim, d) = (self.header.input_dim as usize, self.header.d_model as usize);
+        match self.header.input_kind {
+            INPUT_TOKENS => Ok(Input::Tokens {
+                embed: t.mat(dim, d, "embed.weight")?,
+            }),
+            INPUT_FRAMES => Ok(Input::Frames {
+                w: t.mat(d, dim, "input.weight")?,
+                b: t.vector(d, "input.bias")?,
+            }),
+            _ => Err(malformed("input_kind")),
+        }
+    }
+
+    /// A block's views. For a recurrent block this reads only its norm: the layers follow, one
+    /// [`Model::rnn_layer`] each.
+    pub(crate) fn block(&self, b: &BlockEntry, t: &mut Tensors<'a>) -> Result<Block<'a>, Error> {
+        let w = b.in_width as usize;
+        let hid = b.hidden as usize;
+        Ok(match b.kind {
+            BLOCK_LSTM | BLOCK_GRU => Block::Rnn(RnnBlock {
+                cell: if b.kind == BLOCK_LSTM {
+                    Cell::Lstm
+                } else {
+                    Cell::Gru
+                },
+                norm: if b.flags & BLOCK_FLAG_NORM != 0 {
+                    Some(t.norm(w)?)
+                } else {
+                    None
+                },
+                residual: b.flags & BLOCK_FLAG_RESIDUAL != 0,
+                in_width: w,
+                hidden: hid,
+                num_layers: b.num_layers as usize,
+            }),
+            _ => {
+                let norm1 = t.norm(w)?;
+                let in_proj = t.mat(3 * w, w, "in_proj_weight")?;
+                let in_bias = t.vector(3 * w, "in_proj_bias")?;
+                let out_proj = t.mat(w, w, "out_proj.weight")?;
+                let out_bias = t.vector(w, "out_proj.bias")?;
+                let f = b.ffn_dim as usize;
+                let ffn = if f > 0 {
+                    Some(Ffn {
+                        norm2: t.norm(w)?,
+                        w1: t.mat(f, w, "ffn.0.weight")?,
+                        b1: t.vector(f, "ffn.0.bias")?,
+                        w2: t.mat(w, f, "ffn.2.weight")?,
+                        b2: t.vector(w, "ffn.2.bias")?,
+                        act: Activation::from_u8(b.activation).ok_or(malformed("activation"))?,
+                    })
+                } else {
+                    None
+                };
+                Block::Attn(AttnBlock {
+                    norm1,
+                    in_proj,
+                    in_bias,
+                    out_proj,
+                    out_bias,
+                    ffn,
+                    width: w,
+                    heads: b.heads as usize,
+                    window: b.window as usize,
+                })
+            }
+        })
+    }
+
+    /// Layer `k` of a recurrent block (reads 4 tensors).
+    pub(crate) fn rnn_layer(
+        r: &RnnBlock<'_>,
+        k: usize,
+        t: &mut Tensors<'a>,
+    ) -> Result<RnnLayer<'a>, Error> {
+        let g = r.cell.gates() * r.hidden;
+        let in_k = if k == 0 { r.in_width } else { r.hidden };
+        Ok(RnnLayer {
+            w_ih: t.mat(g, in_k, "weight_ih")?,
+            w_hh: t.mat(g, r.hidden, "weight_hh")?,
+            b_ih: t.vector(g, "bias_ih")?,
+            b_hh: t.vector(g, "bias_hh")?,
+        })
+    }
+
+    /// Width after the last block.
+    pub(crate) fn final_width(&self) -> usize {
+        self.entries
+            .last()
+            .map_or(self.header.d_model, |b| b.hidden) as usize
+    }
+
+    /// Final norm (`[W]`, if any), head (`[output_dim, W]`) and head bias (`[output_dim]`).
+    pub(crate) fn tail(
+        &self,
+        t: &mut Tensors<'a>,
+    ) -> Result<(Option<Norm<'a>>, Mat<'a>, &'a [f32]), Error> {
+        let width = self.final_width();
+        let out = self.header.output_dim as usize;
+        let norm = if self.header.flags & FLAG_FINAL_NORM != 0 {
             Some(t.norm(width)?)
         } else {
             None
         };
-        let head = t.mat(output_dim, width, "head.weight")?;
-        let head_bias = t.vector(output_dim, "head.bias")?;
-        if t.cursor != n_tensors {
-            return Err(malformed("tensor count"));
-        }
-        let params = t.params;
-        Ok(Model {
-            header: h,
-            input,
-            blocks,
-            rnn_layers,
-            final_norm,
-            head,
-            head_bias,
-            layout,
-            kv,
-            params,
-        })
+        Ok((
+            norm,
+            t.mat(out, width, "head.weight")?,
+            t.vector(out, "head.bias")?,
+        ))
     }
 
     /// Bytes of state arena a [`crate::Session`] needs (from a 4-byte aligned address; an
@@ -567,13 +603,11 @@ impl<'a> Model<'a> {
 
     /// What the model consumes at each step.
     pub fn input_kind(&self) -> InputKind {
-        match self.input {
-            Input::Tokens { .. } => InputKind::Tokens {
-                vocab: self.header.input_dim as usize,
-            },
-            Input::Frames { .. } => InputKind::Frames {
-                dim: self.header.input_dim as usize,
-            },
+        let n = self.header.input_dim as usize;
+        if self.header.input_kind == INPUT_TOKENS {
+            InputKind::Tokens { vocab: n }
+        } else {
+            InputKind::Frames { dim: n }
         }
     }
 
@@ -615,26 +649,30 @@ impl<'a> Model<'a> {
 
     /// Whether a final LayerNorm precedes the head.
     pub fn has_final_norm(&self) -> bool {
-        self.final_norm.is_some()
+        self.header.flags & FLAG_FINAL_NORM != 0
     }
 
     /// The blocks, in order.
     pub fn blocks(&self) -> impl Iterator<Item = BlockInfo> + '_ {
-        self.blocks.iter().map(|b| match b {
-            Block::Rnn(r) => BlockInfo::Recurrent {
-                cell: r.cell,
-                num_layers: r.num_layers,
-                in_width: r.in_width,
-                hidden: r.hidden,
-                norm: r.norm.is_some(),
-                residual: r.residual,
+        self.entries.iter().map(|b| match b.kind {
+            BLOCK_LSTM | BLOCK_GRU => BlockInfo::Recurrent {
+                cell: if b.kind == BLOCK_LSTM {
+                    Cell::Lstm
+                } else {
+                    Cell::Gru
+                },
+                num_layers: b.num_layers as usize,
+                in_width: b.in_width as usize,
+                hidden: b.hidden as usize,
+                norm: b.flags & BLOCK_FLAG_NORM != 0,
+                residual: b.flags & BLOCK_FLAG_RESIDUAL != 0,
             },
-            Block::Attn(a) => BlockInfo::Attention {
-                width: a.width,
-                heads: a.heads,
-                window: a.window,
-                ffn_dim: a.ffn.map_or(0, |f| f.w1.rows),
-                activation: a.ffn.map_or(Activation::Gelu, |f| f.act),
+            _ => BlockInfo::Attention {
+                width: b.in_width as usize,
+                heads: b.heads as usize,
+                window: b.window as usize,
+                ffn_dim: b.ffn_dim as usize,
+                activation: Activation::from_u8(b.activation).unwrap_or(Activation::Gelu),
             },
         })
     }

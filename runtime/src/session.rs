@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::format::DType;
 use crate::kernels::{self, layer_norm, matvec, quantize_i8, reference, row_to_f32, sigmoid};
 use crate::layout::attention_state_words;
-use crate::model::{AttnBlock, Block, Cell, Input, Model, Norm, RnnBlock, RnnLayer};
+use crate::model::{AttnBlock, Block, Cell, Input, InputKind, Model, Norm, RnnBlock, Tensors};
 
 /// One stream: a model plus its state (recurrent h/c, KV ring buffers, scratch) in an arena the
 /// caller owns. Create as many sessions over one [`Model`] as you have arenas.
@@ -74,42 +74,48 @@ impl<'m, 's> Session<'m, 's> {
     /// Feeds one token and writes the step's logits into `out` (`[output_dim]`). On error nothing
     /// changes.
     pub fn step_token(&mut self, token: u32, out: &mut [f32]) -> Result<(), Error> {
-        let Input::Tokens { embed } = self.model.input else {
+        let InputKind::Tokens { vocab } = self.model.input_kind() else {
             return Err(Error::WrongInputKind);
         };
-        if token as usize >= embed.rows {
+        if token as usize >= vocab {
             return Err(Error::TokenOutOfRange {
                 token,
-                vocab: embed.rows as u32,
+                vocab: vocab as u32,
             });
         }
         self.check_out(out)?;
         let model = self.model;
+        let mut t = model.tensors();
+        let Input::Tokens { embed } = model.input(&mut t)? else {
+            return Err(Error::WrongInputKind);
+        };
         let (state, mut s) = self.split();
         row_to_f32(&embed, token as usize, &mut s.x[..embed.cols]);
-        run(model, state, &mut s, out);
-        Ok(())
+        run(model, t, state, &mut s, out)
     }
 
     /// Feeds one frame (`[dim]`) and writes the step's logits into `out` (`[output_dim]`). On
     /// error nothing changes.
     pub fn step_frame(&mut self, frame: &[f32], out: &mut [f32]) -> Result<(), Error> {
-        let Input::Frames { w, b } = self.model.input else {
+        let InputKind::Frames { dim } = self.model.input_kind() else {
             return Err(Error::WrongInputKind);
         };
-        if frame.len() != w.cols {
+        if frame.len() != dim {
             return Err(Error::WrongLength {
                 what: "frame",
-                expected: w.cols as u32,
+                expected: dim as u32,
                 given: frame.len() as u32,
             });
         }
         self.check_out(out)?;
         let model = self.model;
+        let mut t = model.tensors();
+        let Input::Frames { w, b } = model.input(&mut t)? else {
+            return Err(Error::WrongInputKind);
+        };
         let (state, mut s) = self.split();
         matvec(&w, frame, b, &mut s.x[..w.rows], s.q8);
-        run(model, state, &mut s, out);
-        Ok(())
+        run(model, t, state, &mut s, out)
     }
 
     fn split(&mut self) -> (&mut [f32], Scratch<'_>) {
@@ -125,28 +131,35 @@ impl<'m, 's> Session<'m, 's> {
     }
 }
 
-/// Runs the blocks and the head on `s.x[..d_model]`, writing logits to `out`.
-fn run(model: &Model<'_>, state: &mut [f32], s: &mut Scratch<'_>, out: &mut [f32]) {
+/// Runs the blocks and the head on `s.x[..d_model]`, writing logits to `out`. `t` reads the
+/// weight views from the tensor table as the blocks go; `Model::from_bytes` walked the same path
+/// and validated every view, so the errors here cannot happen.
+fn run<'a>(
+    model: &Model<'a>,
+    mut t: Tensors<'a>,
+    state: &mut [f32],
+    s: &mut Scratch<'_>,
+    out: &mut [f32],
+) -> Result<(), Error> {
     let eps = model.header.norm_eps;
     let mut width = model.d_model();
-    for (b, &off) in model.blocks.iter().zip(model.layout.block_state.iter()) {
+    for (e, &off) in model.entries.iter().zip(model.layout.block_state.iter()) {
         let st = &mut state[off..];
-        match b {
-            Block::Rnn(r) => {
-                let layers = &model.rnn_layers[r.first_layer..r.first_layer + r.num_layers];
-                width = rnn_block(r, layers, st, s, eps);
-            }
-            Block::Attn(a) => attention_block(a, model.kv, st, s, eps),
+        match model.block(e, &mut t)? {
+            Block::Rnn(r) => width = rnn_block(&r, &mut t, st, s, eps)?,
+            Block::Attn(a) => attention_block(&a, model.kv, st, s, eps),
         }
     }
-    let inp: &[f32] = match &model.final_norm {
+    let (final_norm, head, head_bias) = model.tail(&mut t)?;
+    let inp: &[f32] = match final_norm {
         Some(n) => {
             layer_norm(&s.x[..width], n.w, n.b, eps, &mut s.u[..width]);
             &s.u[..width]
         }
         None => &s.x[..width],
     };
-    matvec(&model.head, inp, model.head_bias, out, s.q8);
+    matvec(&head, inp, head_bias, out, s.q8);
+    Ok(())
 }
 
 fn norm_or_copy(norm: &Option<Norm<'_>>, x: &[f32], eps: f32, out: &mut [f32]) {
@@ -157,13 +170,13 @@ fn norm_or_copy(norm: &Option<Norm<'_>>, x: &[f32], eps: f32, out: &mut [f32]) {
 }
 
 /// One LSTM/GRU block; returns its output width.
-fn rnn_block(
-    b: &RnnBlock<'_>,
-    layers: &[RnnLayer<'_>],
+fn rnn_block<'a>(
+    b: &RnnBlock<'a>,
+    t: &mut Tensors<'a>,
     st: &mut [f32],
     s: &mut Scratch<'_>,
     eps: f32,
-) -> usize {
+) -> Result<usize, Error> {
     let w = b.in_width;
     let hid = b.hidden;
     let per = match b.cell {
@@ -172,7 +185,8 @@ fn rnn_block(
     };
     let gn = b.cell.gates() * hid;
     norm_or_copy(&b.norm, &s.x[..w], eps, &mut s.u[..w]);
-    for (k, l) in layers.iter().enumerate() {
+    for k in 0..b.num_layers {
+        let l = Model::rnn_layer(b, k, t)?;
         let in_len = if k == 0 {
             w
         } else {
@@ -208,7 +222,7 @@ fn rnn_block(
             }
         }
     }
-    let top = (layers.len() - 1) * per;
+    let top = b.num_layers.saturating_sub(1) * per;
     let h = &st[top..top + hid];
     if b.residual {
         for (x, &v) in s.x[..hid].iter_mut().zip(h) {
@@ -217,7 +231,7 @@ fn rnn_block(
     } else {
         s.x[..hid].copy_from_slice(h);
     }
-    hid
+    Ok(hid)
 }
 
 /// One slot of a KV cache, typed.
