@@ -127,6 +127,25 @@ budget_selftest() {
   "${budget_cmd[@]:0:2}" --budget "$t.toml" "${budget_cmd[@]:4}" | tee "$t.out" || { echo "a figure 17% under budget failed"; return 1; }
   grep -qE "code_bytes .* shrank" "$t.out" && grep -q "hint:" "$t.out" || { echo "no hint for a figure under budget"; return 1; }
 }
+# the expected per-step output is checked in (firmware/expected/): the host runtime must still
+# produce it, and the QEMU runs above were held to the host's, so they produce it too
+expected_dir="$root/firmware/expected"
+expected_checked_in() {
+  local rc=0 w
+  for w in int8 f16 f32; do
+    if [ "${RUNNEL_BLESS:-0}" = 1 ]; then
+      mkdir -p "$expected_dir" && cp "$RUNNEL_FW_BLOBS/expected.$w.txt" "$expected_dir/charlm.$w.txt"
+    elif ! diff -u "$expected_dir/charlm.$w.txt" "$RUNNEL_FW_BLOBS/expected.$w.txt"; then
+      echo "the $w outputs differ from firmware/expected/charlm.$w.txt; if the change is intended, RUNNEL_BLESS=1 scripts/firmware-ci.sh"
+      rc=1
+    fi
+  done
+  return $rc
+}
+if [ "$fw_model" = charlm ]; then
+  check expected-output 0 expected_checked_in
+fi
+
 if [ "$fw_model" != charlm ]; then
   echo "skip budget (firmware/budget.toml is for the demo model, not $fw_model)"
 elif [ "${RUNNEL_BLESS:-0}" = 1 ]; then
