@@ -4,7 +4,7 @@ use half::f16;
 
 use crate::error::Error;
 use crate::format::DType;
-use crate::kernels::{self, layer_norm, matvec, quantize_i8, reference, row_to_f32, sigmoid};
+use crate::kernels::{self, layer_norm, matvec, quantize_i8, row_to_f32, sigmoid};
 use crate::layout::attention_state_words;
 use crate::model::{AttnBlock, Block, Cell, Input, InputKind, Model, Norm, RnnBlock, Tensors};
 
@@ -276,9 +276,9 @@ impl Kv<'_> {
     fn dot(&self, slot: usize, w: usize, r: core::ops::Range<usize>, q: &[f32], scale: f32) -> f32 {
         let a = slot * w + r.start..slot * w + r.end;
         match self {
-            Kv::F32(d) => reference::dot_f32(&d[a], q),
+            Kv::F32(d) => kernels::dot_f32(&d[a], q),
             Kv::F16(d) => kernels::dot_f16_f32(&d[a], q),
-            Kv::I8(d) => reference::dot_i8_f32(&d[a], q) * scale,
+            Kv::I8(d) => kernels::dot_i8_f32(&d[a], q) * scale,
         }
     }
 

@@ -79,6 +79,41 @@ fn every_i8_dot_variant_equals_reference() {
 }
 
 #[test]
+fn vectorised_f32_dot_is_bit_identical_to_reference() {
+    for seed in 0..20u64 {
+        let mut rng = Rng::new(seed);
+        for &n in LENGTHS {
+            let a: Vec<f32> = (0..n).map(|_| rng.f32() * 4.0).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
+            assert_eq!(
+                dot_f32(&a, &b).to_bits(),
+                reference::dot_f32(&a, &b).to_bits(),
+                "n={n}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ordered_sum_is_the_documented_order() {
+    // 19 terms: lanes over the first 16, combined pairwise, then the last 3 left to right.
+    let t: Vec<f32> = (0..19).map(|i| 1.0 + i as f32 * 1e-3).collect();
+    let mut lane = [0.0f32; 8];
+    for i in 0..16 {
+        lane[i % 8] += t[i];
+    }
+    let want = ((((lane[0] + lane[1]) + (lane[2] + lane[3]))
+        + ((lane[4] + lane[5]) + (lane[6] + lane[7])))
+        + t[16]
+        + t[17])
+        + t[18];
+    assert_eq!(
+        reference::ordered_sum(19, |i| t[i]).to_bits(),
+        want.to_bits()
+    );
+}
+
+#[test]
 fn chunked_f16_dot_is_bit_identical_to_reference() {
     for seed in 0..20u64 {
         let mut rng = Rng::new(seed);
