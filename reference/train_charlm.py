@@ -1,20 +1,44 @@
 #!/usr/bin/env python3
-"""Train runnel's demo character-level language model ("charlm").
+"""Train a runnel-model/1 character-level language model: the demo ("charlm") or a variant.
 
 The model follows the runnel model contract (runnel-model/1) exactly: stock PyTorch modules,
 state_dict names as in the contract's section 2, config JSON in the safetensors metadata key
 `runnel.config`, and the training forward uses nn.MultiheadAttention (batch_first) over the whole
 sequence with the boolean mask (j > i) | (j <= i - window) and no positional encoding.
 
-Text: Jane Austen's "Pride and Prejudice" followed by "Persuasion" (public domain), taken from
-the Debian package `r-cran-janeaustenr` (MIT-licensed packaging of the Project Gutenberg texts).
-The script fetches the .deb with `apt-get download` (no R needed: the R lazy-load database is
-parsed here) unless --janeaustenr-dir points at an unpacked/installed copy of the R package.
+Text: Jane Austen's novels (public domain), taken from the Debian package `r-cran-janeaustenr`
+(MIT-licensed packaging of the Project Gutenberg texts). The script fetches the .deb with
+`apt-get download` (no R needed: the R lazy-load database is parsed here) unless
+--janeaustenr-dir points at an unpacked/installed copy of the R package.
 
 Vocabulary (96 ids): id 0 = '\\n', id 1..=95 = ASCII bytes 32..=126 (id = byte - 31).
 
-Retrain (CPU, single thread, ~20 min):
+Presets (`--arch`; each sets the architecture, books, file dtype and training-length defaults):
+
+* `charlm` (default, -> models/charlm/): the demo model, d_model 96, [lstm, attention (4 heads,
+  window 48, ffn 192, gelu), lstm], trained on "Pride and Prejudice" + "Persuasion", stored as
+  F32; 4000 steps of 192 chars, 20-min cap. Run as is, it keeps its original log format and its
+  own step-by-step check (below), so the default run reproduces models/charlm.
+* `chargru` (-> models/chargru/): d_model 64, [gru (2 layers), attention (2 heads, window 32,
+  ffn 128, relu), gru], trained on "Emma" (a novel the demo never saw), stored as F16.
+* `wide`: d_model 128, [lstm, attention (8 heads, window 64, ffn 256, silu), attention (8 heads,
+  window 16, no ffn), lstm], trained on "Sense and Sensibility", stored as F32. (One-off check,
+  not kept in the repository.)
+`chargru` and `wide` default to 1500 steps of 160 chars and a 7.5-min cap. `--config FILE.json`
+trains any other runnel-model/1 token config instead (with the books/dtype/recipe of `--arch`);
+`--books`, `--dtype`, `--name`, `--steps`, `--seq`, `--max-minutes` override single settings.
+
+Checks. The demo run compares the full-sequence forward with an independent step-by-step
+implementation (`stepwise_logits`, KV cache of `window`) and saves F32. Every other run (any
+preset but `charlm`, `--config`, or a dtype other than F32) rounds the trained weights to the
+file dtype *before* the reference numbers are computed, so `reference_bpc.json` describes exactly
+the model in the file (which readers load as f32); the numbers are also re-computed from the
+saved file and cross-checked with `runnel_ref.StepRunner` (float64, step by step).
+
+Retrain the demo (CPU, single thread, ~20 min):
     python reference/train_charlm.py --out models/charlm
+Regenerate models/chargru (CPU, 1 thread, about 8 min):
+    python reference/train_charlm.py --arch chargru --out models/chargru
 """
 import argparse
 import glob
@@ -35,21 +59,53 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import runnel_ref  # noqa: E402
+
 VOCAB = 96
 BOOKS = ["prideprejudice", "persuasion"]  # concatenated in this order; held-out slice = tail
 
-CONFIG = {
-    "format": "runnel-model/1",
-    "input": {"kind": "tokens", "vocab": VOCAB},
-    "d_model": 96,
-    "blocks": [
-        {"kind": "lstm", "num_layers": 1, "hidden": 96, "norm": True, "residual": True},
-        {"kind": "attention", "heads": 4, "window": 48, "ffn_dim": 192, "activation": "gelu"},
-        {"kind": "lstm", "num_layers": 1, "hidden": 96, "norm": True, "residual": True},
-    ],
-    "norm_eps": 1e-5,
-    "final_norm": True,
-    "output": {"dim": VOCAB},
+
+def _cfg(d_model, blocks):
+    return {"format": "runnel-model/1", "input": {"kind": "tokens", "vocab": VOCAB},
+            "d_model": d_model, "blocks": blocks, "norm_eps": 1e-5, "final_norm": True,
+            "output": {"dim": VOCAB}}
+
+
+CONFIG = _cfg(96, [
+    {"kind": "lstm", "num_layers": 1, "hidden": 96, "norm": True, "residual": True},
+    {"kind": "attention", "heads": 4, "window": 48, "ffn_dim": 192, "activation": "gelu"},
+    {"kind": "lstm", "num_layers": 1, "hidden": 96, "norm": True, "residual": True},
+])
+
+# Training-length defaults (overridable: --steps, --seq, --max-minutes); `monitor_streams` is the
+# number of 2000-char held-out streams for the periodic heldout_bpc, `sample_chars` the lengths of
+# the greedy and the temperature-0.8 sample at the end of the log.
+_VARIANT_RECIPE = dict(steps=1500, seq=160, max_minutes=7.5, monitor_streams=8,
+                       sample_chars=(200, 300))
+PRESETS = {
+    "charlm": dict(
+        config=CONFIG, books=BOOKS, dtype="F32", name="charlm",
+        prompt="It was a fine morning, and Elizabeth",
+        steps=4000, seq=192, max_minutes=20.0, monitor_streams=12, sample_chars=(300, 400),
+        demo=True),
+    "chargru": dict(
+        config=_cfg(64, [
+            {"kind": "gru", "num_layers": 2, "hidden": 64, "norm": True, "residual": True},
+            {"kind": "attention", "heads": 2, "window": 32, "ffn_dim": 128, "activation": "relu"},
+            {"kind": "gru", "num_layers": 1, "hidden": 64, "norm": True, "residual": True},
+        ]),
+        books=["emma"], dtype="F16", name="chargru",
+        prompt="Emma Woodhouse, handsome, clever, and rich,", **_VARIANT_RECIPE),
+    "wide": dict(
+        config=_cfg(128, [
+            {"kind": "lstm", "num_layers": 1, "hidden": 128, "norm": True, "residual": True},
+            {"kind": "attention", "heads": 8, "window": 64, "ffn_dim": 256, "activation": "silu"},
+            {"kind": "attention", "heads": 8, "window": 16, "ffn_dim": 0},
+            {"kind": "lstm", "num_layers": 1, "hidden": 128, "norm": True, "residual": True},
+        ]),
+        books=["sensesensibility"], dtype="F32", name="wide",
+        prompt="The family of Dashwood had long been settled", **_VARIANT_RECIPE),
 }
 
 
@@ -370,19 +426,76 @@ def sample(model, prompt, n, temperature, gen):
     return decode(ids)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "models", "charlm"))
+def check_saved(path, heldout_ids, bpc, log):
+    """Cross-check a saved file against `bpc` (heldout.txt from the in-memory model): reload it,
+    and run runnel_ref.StepRunner (float64, step by step) on its tensors. Returns the tensors."""
+    loaded, lcfg = runnel_ref.load_model(path)
+    with torch.no_grad():
+        lg = loaded(torch.from_numpy(heldout_ids[:-1])).double()
+    tgt = torch.from_numpy(heldout_ids[1:])
+    bpc_file = F.cross_entropy(lg, tgt).item() / math.log(2)
+    log("reloaded %s: bpc %.6f (|diff| %.2g)" % (os.path.basename(path), bpc_file, abs(bpc_file - bpc)))
+    from safetensors import safe_open
+    with safe_open(path, framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    dts = sorted({str(v.dtype) for v in tensors.values()})
+    runner = runnel_ref.StepRunner(tensors, lcfg, dtype=torch.float64)
+    sl = runner.run(torch.from_numpy(heldout_ids[:-1]))
+    bpc_step = F.cross_entropy(sl, tgt).item() / math.log(2)
+    acc_step = (sl.argmax(-1) == tgt).double().mean().item()
+    log("StepRunner float64 over the whole stream: bpc %.6f  top1 %.4f; max |logit diff| vs "
+        "f32 full-seq %.3g" % (bpc_step, acc_step, (sl - lg).abs().max().item()))
+    assert abs(bpc_step - bpc) < 1e-4 * bpc, "stepwise and full-sequence forward disagree"
+    log("saved %s (%d bytes, %d tensors, %s)" % (path, os.path.getsize(path), len(tensors),
+                                                 ", ".join(dts)))
+    return tensors
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--arch", choices=sorted(PRESETS), default="charlm")
+    ap.add_argument("--config", default=None, help="runnel-model/1 JSON file (overrides --arch)")
+    ap.add_argument("--books", default=None, help="comma-separated janeaustenr book names")
+    ap.add_argument("--dtype", choices=["F32", "F16", "BF16"], default=None)
+    ap.add_argument("--name", default=None, help="model file stem")
+    ap.add_argument("--out", default=None,
+                    help="output directory (default models/charlm, for the plain demo run only)")
     ap.add_argument("--janeaustenr-dir", default=None)
-    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--seq", type=int, default=192)
+    ap.add_argument("--seq", type=int, default=None)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--warmup", type=int, default=100)
-    ap.add_argument("--max-minutes", type=float, default=20.0)
+    ap.add_argument("--max-minutes", type=float, default=None)
     ap.add_argument("--heldout-frac", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=1234)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+
+    preset = dict(PRESETS[args.arch])
+    if args.config:
+        preset["config"] = json.load(open(args.config))
+        preset["name"] = os.path.splitext(os.path.basename(args.config))[0]
+        preset["demo"] = False
+    if args.books:
+        preset["books"] = args.books.split(",")
+    for key in ("dtype", "name", "steps", "seq", "max_minutes"):
+        if getattr(args, key) is not None:
+            preset[key] = getattr(args, key)
+        setattr(args, key, preset[key])
+    # the demo's own checks and F32 save only describe the demo model as stored in F32
+    preset["demo"] = preset.get("demo", False) and args.dtype == "F32"
+    if args.out is None:
+        if args.arch != "charlm" or args.config or args.books or args.dtype != "F32" \
+                or args.name != "charlm":
+            ap.error("--out is required unless training the demo model (models/charlm)")
+        args.out = os.path.join(os.path.dirname(__file__), "..", "models", "charlm")
+    runnel_ref.normalize_config(preset["config"])  # fail early on an invalid config
+    return args, preset
+
+
+def main(argv=None):
+    args, preset = parse_args(argv)
+    cfg, books, dtype, demo = preset["config"], preset["books"], args.dtype, preset["demo"]
 
     torch.set_num_threads(1)
     random.seed(args.seed)
@@ -397,33 +510,31 @@ def main():
         logf.flush()
 
     # ---- data
-    pkg = find_janeaustenr(args.janeaustenr_dir)
-    books = read_austen(pkg)
-    text = normalize("\n\n".join("\n".join(books[b]) for b in BOOKS))
+    texts = read_austen(find_janeaustenr(args.janeaustenr_dir))
+    text = normalize("\n\n".join("\n".join(texts[b]) for b in books))
     ids = encode(text)
     assert ids.min() >= 0 and ids.max() < VOCAB
     split = int(len(ids) * (1 - args.heldout_frac))
-    # start the held-out slice at a paragraph boundary
-    split = text.index("\n\n", split) + 2
+    split = text.index("\n\n", split) + 2  # held-out slice starts at a paragraph boundary
     train_ids, held_ids = ids[:split], ids[split:]
-    held_text = text[split:]
-    heldout = held_text[:4000]
+    heldout = text[split:split + 4000]
+    assert len(heldout) == 4000 and all(c == "\n" or 32 <= ord(c) <= 126 for c in heldout)
     with open(os.path.join(args.out, "heldout.txt"), "w", encoding="ascii", newline="\n") as f:
         f.write(heldout)
     heldout_ids = encode(heldout)
     log("text: %s from r-cran-janeaustenr; %d chars total, %d train, %d held out (tail)"
-        % ("+".join(BOOKS), len(ids), len(train_ids), len(held_ids)))
+        % ("+".join(books), len(ids), len(train_ids), len(held_ids)))
     log("heldout.txt: first 4000 chars of the held-out slice")
     # monitoring set: the held-out slice after heldout.txt, as 2000-char streams (batched)
     mon = held_ids[4000:]
-    nmon = min(len(mon) // 2000, 12)
+    nmon = min(len(mon) // 2000, preset["monitor_streams"])
     mon_batch = torch.from_numpy(mon[: nmon * 2000].reshape(nmon, 2000))
 
     # ---- model
-    model = RunnelModel(CONFIG)
+    model = RunnelModel(cfg)
     nparams = sum(p.numel() for p in model.parameters())
-    log("config: " + json.dumps(CONFIG))
-    log("parameters: %d" % nparams)
+    log("config: " + json.dumps(cfg))
+    log("parameters: %d" % nparams + ("" if demo else "; file dtype %s" % dtype))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01)
 
     def lr_at(step):
@@ -445,7 +556,8 @@ def main():
     run_loss, run_n = 0.0, 0
     L = args.seq + 1
     log("training: steps=%d batch=%d seq=%d lr=%g AdamW cosine, 1 thread"
-        % (args.steps, args.batch, args.seq, args.lr))
+        % (args.steps, args.batch, args.seq, args.lr)
+        + ("" if demo else ", cap %.1f min" % args.max_minutes))
     step = 0
     for step in range(args.steps):
         starts = torch.randint(0, len(train_ids) - L, (args.batch,), generator=gen).numpy()
@@ -460,47 +572,57 @@ def main():
         opt.step()
         run_loss += loss.item()
         run_n += 1
-        if (step + 1) % 100 == 0 or step == 0:
-            el = time.time() - t0
+        el = time.time() - t0
+        logged = (step + 1) % 100 == 0 or step == 0
+        if logged:
             log("step %5d  lr %.5f  train_loss %.4f (bpc %.3f)  heldout_bpc %.4f  %.0fs"
                 % (step + 1, lr_at(step), run_loss / run_n, run_loss / run_n / math.log(2),
                    mon_bpc(), el))
             run_loss, run_n = 0.0, 0
-            if el > args.max_minutes * 60:
-                log("wall-time cap reached at step %d" % (step + 1))
-                break
-    train_time = time.time() - t0
-    log("training time: %.1f s (%d steps)" % (train_time, step + 1))
+        # the demo checks the wall-time cap only at logged steps, the others at every step
+        if el > args.max_minutes * 60 and (logged or not demo):
+            log("wall-time cap reached at step %d" % (step + 1)
+                + ("" if demo else " (lr schedule not finished)"))
+            break
+    log("training time: %.1f s (%d steps)" % (time.time() - t0, step + 1))
 
-    # ---- evaluate heldout.txt as one continuous stream from zero state
-    bpc, acc = stream_eval(model, heldout_ids)
-    log("heldout.txt (4000 chars, one stream, full-seq forward with windowed mask): "
-        "bpc %.4f  top1 %.4f" % (bpc, acc))
-    # check the stepwise contract semantics agree with the full-sequence forward
-    n_chk = 300
-    full = model(torch.from_numpy(heldout_ids[:n_chk]).unsqueeze(0))[0].double()
-    step_l = stepwise_logits(model, CONFIG, heldout_ids[:n_chk])
-    log("stepwise (KV cache window %d) vs full-sequence forward, %d steps: max |diff| %.3g"
-        % (CONFIG["blocks"][1]["window"], n_chk, (full - step_l).abs().max().item()))
-
-    # ---- save
-    from safetensors.torch import save_file
-    sd = {k: v.detach().to(torch.float32).contiguous() for k, v in model.state_dict().items()}
-    path = os.path.join(args.out, "charlm.safetensors")
-    save_file(sd, path, metadata={"runnel.config": json.dumps(CONFIG)})
-    log("saved %s (%d bytes, %d tensors)" % (path, os.path.getsize(path), len(sd)))
-    for k, v in sd.items():
+    path = os.path.join(args.out, args.name + ".safetensors")
+    if demo:
+        # ---- evaluate heldout.txt as one continuous stream from zero state
+        bpc, acc = stream_eval(model, heldout_ids)
+        log("heldout.txt (4000 chars, one stream, full-seq forward with windowed mask): "
+            "bpc %.4f  top1 %.4f" % (bpc, acc))
+        # check the stepwise contract semantics agree with the full-sequence forward
+        n_chk = 300
+        full = model(torch.from_numpy(heldout_ids[:n_chk]).unsqueeze(0))[0].double()
+        step_l = stepwise_logits(model, cfg, heldout_ids[:n_chk])
+        log("stepwise (KV cache window %d) vs full-sequence forward, %d steps: max |diff| %.3g"
+            % (cfg["blocks"][1]["window"], n_chk, (full - step_l).abs().max().item()))
+        tensors = runnel_ref.save_model(model, cfg, path, dtype)  # F32: rounding is a no-op
+        log("saved %s (%d bytes, %d tensors)" % (path, os.path.getsize(path), len(tensors)))
+    else:
+        # ---- round to the file dtype first: the reference numbers describe the model in the file
+        bpc32, acc32 = stream_eval(model, heldout_ids)
+        log("heldout.txt before rounding (f32 weights): bpc %.6f  top1 %.4f" % (bpc32, acc32))
+        model.eval()
+        runnel_ref.save_model(model, cfg, path, dtype)  # rounds the parameters in place
+        bpc, acc = stream_eval(model, heldout_ids)
+        log("heldout.txt (4000 chars, one stream, full-seq forward with windowed mask, %s-rounded "
+            "weights): bpc %.6f  top1 %.4f" % (dtype, bpc, acc))
+        tensors = check_saved(path, heldout_ids, bpc, log)
+    for k, v in tensors.items():
         log("  %-32s %s" % (k, list(v.shape)))
     with open(os.path.join(args.out, "reference_bpc.json"), "w") as f:
         json.dump({"heldout_bpc": round(bpc, 6), "top1_accuracy": round(acc, 6), "chars": 4000}, f)
         f.write("\n")
 
     # ---- samples
-    prompt = "It was a fine morning, and Elizabeth"
+    prompt = preset["prompt"]
+    n_greedy, n_sampled = preset["sample_chars"]
     log("sample (greedy, prompt %r):" % prompt)
-    log(sample(model, prompt, 300, 0.0, gen))
+    log(sample(model, prompt, n_greedy, 0.0, gen))
     log("sample (temperature 0.8, prompt %r):" % prompt)
-    log(sample(model, prompt, 400, 0.8, torch.Generator().manual_seed(args.seed)))
+    log(sample(model, prompt, n_sampled, 0.8, torch.Generator().manual_seed(args.seed)))
     logf.close()
 
 
