@@ -2,8 +2,8 @@
 //! multiply-accumulate.
 //!
 //! * `dot_i8`: [`runnel::kernels::dot_i8`], the dispatching kernel the model
-//!   uses (on `thumbv7em` the DSP `SXTB16`/`SMLAD` variant, elsewhere the
-//!   reference), over [`LEN`]-long vectors, [`DOT_CALLS`] times (one weight
+//!   uses (on `thumbv7em` the DSP `SXTB16`/`SMLAD` variant, on RV32 the
+//!   4-way unrolled one, elsewhere the reference), over [`LEN`]-long vectors, [`DOT_CALLS`] times (one weight
 //!   row per call).
 //! * `reference_dot_i8`: [`runnel::kernels::reference::dot_i8`], the same.
 //! * `matvec_i8`: [`runnel::kernels::matvec`] on a `[ROWS, LEN]` int8
@@ -40,6 +40,8 @@ pub const MATVEC_CALLS: usize = 4;
 /// Which implementation `runnel::kernels::dot_i8` dispatches to on this target.
 pub const DOT_I8_VARIANT: &str = if cfg!(runnel_fw_arm_dsp) {
     "dsp-smlad"
+} else if cfg!(target_arch = "riscv32") {
+    "riscv32-unrolled"
 } else {
     "reference"
 };
