@@ -9,6 +9,7 @@
 //! * [`placeholder`]: an int8 workload used until the runtime is wired in.
 #![no_std]
 
+pub mod calibrate;
 pub mod checksum;
 pub mod demo;
 pub mod placeholder;

@@ -37,6 +37,7 @@ impl StackRegion {
 pub fn current_sp() -> usize {
     let sp: usize;
     #[cfg(any(target_arch = "arm", target_arch = "riscv32", target_arch = "riscv64"))]
+    // SAFETY: reads the stack pointer register into a local; touches no memory.
     unsafe {
         #[cfg(target_arch = "arm")]
         core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags));

@@ -7,12 +7,13 @@
 #![no_main]
 
 use defmt_semihosting as _;
-use runnel_fw_common::InstrCounter;
+use runnel_fw_common::calibrate::calibrate;
 use runnel_fw_cortex_m::{exit, SysTickCounter, QEMU_MPS2_INSTR_PER_TICK};
 
 /// n iterations of (subs, bne) = 2n instructions, plus the call overhead.
 #[inline(never)]
 fn spin(n: u32) {
+    // SAFETY: a register-only countdown loop; touches no memory and no stack.
     unsafe {
         core::arch::asm!(
             "2:",
@@ -28,29 +29,7 @@ fn spin(n: u32) {
 fn main() -> ! {
     let cp = cortex_m::Peripherals::take().unwrap();
     let mut c = SysTickCounter::start(cp.SYST);
-    let mut ok = true;
-    // overhead of two back-to-back reads
-    let a = c.now();
-    let b = c.now();
-    defmt::info!("empty interval: {=u64} instructions", b - a);
-    for &n in &[1_000u32, 10_000, 100_000, 1_000_000, 10_000_000] {
-        let t0 = c.now();
-        spin(n);
-        let t1 = c.now();
-        let measured = t1 - t0;
-        let expected = 2 * n as u64;
-        let err = measured as i64 - expected as i64;
-        defmt::info!(
-            "loop n={=u32}: measured={=u64} expected~{=u64} diff={=i64}",
-            n,
-            measured,
-            expected,
-            err
-        );
-        // allow one tick of quantisation plus call/read overhead
-        if err.unsigned_abs() > 2 * QEMU_MPS2_INSTR_PER_TICK as u64 + 64 {
-            ok = false;
-        }
-    }
+    // allow one tick of quantisation plus call/read overhead
+    let ok = calibrate(&mut c, spin, 2 * QEMU_MPS2_INSTR_PER_TICK as u64 + 64);
     exit(if ok { 0 } else { 1 })
 }
