@@ -13,7 +13,7 @@
 //! scratch:
 //!   x  [wmax]  residual stream          u  [wmax]  normalised / temporary input
 //!   g  [gmax]  gates, q|k|v, FFN hidden  g2 [g2max] recurrent gates, concatenated heads
-//!   p  [wmax_window] attention probabilities
+//!   p  [pmax] attention probabilities (longest window)
 //!   q8 [qmax] int8-quantized input vector (int8 weights only; bytes, rounded up to words)
 //! ```
 
@@ -88,7 +88,8 @@ impl Layout {
         let d = h.d_model as usize;
         let mut block_state = heapless::Vec::new();
         let mut off = 0usize;
-        let mut wmax = d.max(h.output_dim as usize);
+        // The logits go straight to the caller's slice, so output_dim does not size x or u.
+        let mut wmax = d;
         let mut gmax = 1usize;
         let mut g2max = 1usize;
         let mut pmax = 1usize;

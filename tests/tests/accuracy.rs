@@ -103,7 +103,7 @@ fn check_bounds(dir: &Path) {
     let f32m = measure(&model, &ids, F32, F32);
     assert!(
         ids.len() > 4 * f32m.window,
-        "the stream must be longer than the window"
+        "{name}: the stream must be longer than the window"
     );
     // The Rust f32 runtime agrees with PyTorch's own figure for the same stream.
     let reference: serde_json::Value =
@@ -111,7 +111,7 @@ fn check_bounds(dir: &Path) {
     let torch_bpc = reference["heldout_bpc"].as_f64().unwrap();
     assert!(
         (f32m.bpc - torch_bpc).abs() < 1e-3 * torch_bpc,
-        "f32 bpc {} vs PyTorch {torch_bpc}",
+        "{name}: f32 bpc {} vs PyTorch {torch_bpc}",
         f32m.bpc
     );
 
