@@ -307,7 +307,10 @@ fn status_of(e: Error) -> runnel_status {
         Error::ArenaTooSmall { .. } => RUNNEL_ERR_ARENA_TOO_SMALL,
         Error::WrongInputKind => RUNNEL_ERR_WRONG_INPUT_KIND,
         Error::TokenOutOfRange { .. } => RUNNEL_ERR_TOKEN_OUT_OF_RANGE,
-        Error::WrongLength { what: "output", .. } => RUNNEL_ERR_BUFFER_TOO_SMALL,
+        Error::WrongLength {
+            what: runnel::Buffer::Output,
+            ..
+        } => RUNNEL_ERR_BUFFER_TOO_SMALL,
         Error::WrongLength { .. } => RUNNEL_ERR_BAD_LENGTH,
         _ => RUNNEL_ERR_INTERNAL,
     }
@@ -907,7 +910,7 @@ mod tests {
             (Error::BadMagic, RUNNEL_ERR_BAD_MAGIC),
             (
                 Error::WrongLength {
-                    what: "output",
+                    what: runnel::Buffer::Output,
                     expected: 2,
                     given: 1,
                 },
@@ -915,7 +918,7 @@ mod tests {
             ),
             (
                 Error::WrongLength {
-                    what: "frame",
+                    what: runnel::Buffer::Frame,
                     expected: 2,
                     given: 1,
                 },

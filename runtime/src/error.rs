@@ -69,7 +69,7 @@ pub enum Error {
     /// A caller slice (frame or output row) has the wrong length.
     WrongLength {
         /// Which slice.
-        what: &'static str,
+        what: Buffer,
         /// Expected length in elements.
         expected: u32,
         /// Given length in elements.
@@ -116,9 +116,34 @@ impl fmt::Display for Error {
                 what,
                 expected,
                 given,
-            } => write!(f, "{what} has length {given}, expected {expected}"),
+            } => write!(
+                f,
+                "{} has length {given}, expected {expected}",
+                what.name()
+            ),
         }
     }
 }
 
 impl core::error::Error for Error {}
+
+/// A caller-provided slice that a step checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Buffer {
+    /// The input frame of [`crate::Session::step_frame`] (`[input dim]`).
+    Frame,
+    /// The logits row a step writes (`[output_dim]`).
+    Output,
+}
+
+impl Buffer {
+    /// Lower-case name for messages (`frame`, `output`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Buffer::Frame => "frame",
+            Buffer::Output => "output",
+        }
+    }
+}

@@ -34,7 +34,7 @@ pub mod layout;
 mod model;
 mod session;
 
-pub use error::Error;
+pub use error::{Buffer, Error};
 pub use format::DType;
 pub use kernels::Activation;
 pub use model::{BlockInfo, Cell, InputKind, Model};

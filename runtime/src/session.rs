@@ -2,7 +2,7 @@
 
 use half::f16;
 
-use crate::error::Error;
+use crate::error::{Buffer, Error};
 use crate::format::DType;
 use crate::kernels::{self, layer_norm, matvec, quantize_i8, row_to_f32, sigmoid};
 use crate::layout::attention_state_words;
@@ -63,7 +63,7 @@ impl<'m, 's> Session<'m, 's> {
         let n = self.model.output_dim();
         if out.len() != n {
             return Err(Error::WrongLength {
-                what: "output",
+                what: Buffer::Output,
                 expected: n as u32,
                 given: out.len() as u32,
             });
@@ -102,7 +102,7 @@ impl<'m, 's> Session<'m, 's> {
         };
         if frame.len() != dim {
             return Err(Error::WrongLength {
-                what: "frame",
+                what: Buffer::Frame,
                 expected: dim as u32,
                 given: frame.len() as u32,
             });
