@@ -35,14 +35,14 @@
 /**
  * Bytes of a `runnel_model` object (this pointer width).
  */
-#define RUNNEL_MODEL_SIZE 832
+#define RUNNEL_MODEL_SIZE 144
 #endif
 
 #if defined(RUNNEL_PTR32)
 /**
  * Bytes of a `runnel_model` object (this pointer width).
  */
-#define RUNNEL_MODEL_SIZE 708
+#define RUNNEL_MODEL_SIZE 80
 #endif
 
 #if defined(RUNNEL_PTR64)

@@ -151,7 +151,7 @@ pub struct runnel_model_info {
 
 /// Bytes of a `runnel_model` object (this pointer width).
 #[cfg(target_pointer_width = "64")]
-pub const RUNNEL_MODEL_SIZE: usize = 832;
+pub const RUNNEL_MODEL_SIZE: usize = 144;
 /// Alignment of a `runnel_model` object (this pointer width).
 #[cfg(target_pointer_width = "64")]
 pub const RUNNEL_MODEL_ALIGN: usize = 8;
@@ -164,7 +164,7 @@ pub const RUNNEL_SESSION_ALIGN: usize = 8;
 
 /// Bytes of a `runnel_model` object (this pointer width).
 #[cfg(target_pointer_width = "32")]
-pub const RUNNEL_MODEL_SIZE: usize = 708;
+pub const RUNNEL_MODEL_SIZE: usize = 80;
 /// Alignment of a `runnel_model` object (this pointer width).
 #[cfg(target_pointer_width = "32")]
 pub const RUNNEL_MODEL_ALIGN: usize = 4;
@@ -302,7 +302,7 @@ fn status_of(e: Error) -> runnel_status {
         Error::UnsupportedVersion { .. } => RUNNEL_ERR_UNSUPPORTED_VERSION,
         Error::BadChecksum { .. } => RUNNEL_ERR_BAD_CHECKSUM,
         Error::Misaligned { .. } => RUNNEL_ERR_MISALIGNED,
-        Error::Malformed { .. } => RUNNEL_ERR_MALFORMED,
+        Error::Malformed { .. } | Error::BadTensor { .. } => RUNNEL_ERR_MALFORMED,
         Error::CapacityExceeded { .. } => RUNNEL_ERR_CAPACITY_EXCEEDED,
         Error::ArenaTooSmall { .. } => RUNNEL_ERR_ARENA_TOO_SMALL,
         Error::WrongInputKind => RUNNEL_ERR_WRONG_INPUT_KIND,

@@ -1,6 +1,10 @@
 //! The `runnel.config` JSON of the model contract (`runnel-model/1`), parsed strictly: unknown
-//! keys, unknown kinds and inconsistent shapes are errors that name the offending key.
+//! keys, unknown kinds and inconsistent shapes are errors that name the offending key. The
+//! top-level keys are here; each block kind's keys are in [`crate::blocks`]. The result is the
+//! runtime's own schema types ([`runnel::BlockSpec`], [`runnel::InputKind`]).
 
+use runnel::schema::{InputCode, ModelDims};
+use runnel::{BlockSpec, InputKind};
 use serde_json::{Map, Value};
 
 use crate::Error;
@@ -8,85 +12,15 @@ use crate::Error;
 /// The contract's `format` value.
 pub const FORMAT: &str = "runnel-model/1";
 
-/// What the model consumes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputConfig {
-    /// `{"kind": "tokens", "vocab": N}`.
-    Tokens {
-        /// Vocabulary size.
-        vocab: usize,
-    },
-    /// `{"kind": "frames", "dim": N}`.
-    Frames {
-        /// Features per frame.
-        dim: usize,
-    },
-}
-
-/// Recurrent cell type of a block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CellKind {
-    /// `lstm`.
-    Lstm,
-    /// `gru`.
-    Gru,
-}
-
-impl CellKind {
-    /// Name in tensor names and the config.
-    pub fn name(self) -> &'static str {
-        match self {
-            CellKind::Lstm => "lstm",
-            CellKind::Gru => "gru",
-        }
-    }
-    /// Gate rows per hidden unit.
-    pub fn gates(self) -> usize {
-        match self {
-            CellKind::Lstm => 4,
-            CellKind::Gru => 3,
-        }
-    }
-}
-
-/// One block, defaults applied.
-#[derive(Debug, Clone, PartialEq)]
-pub enum BlockConfig {
-    /// `lstm` or `gru`.
-    Recurrent {
-        /// Cell type.
-        cell: CellKind,
-        /// Stacked layers.
-        num_layers: usize,
-        /// Hidden size.
-        hidden: usize,
-        /// Pre-norm.
-        norm: bool,
-        /// Residual connection.
-        residual: bool,
-    },
-    /// `attention`.
-    Attention {
-        /// Heads.
-        heads: usize,
-        /// Window (steps cached, this one included).
-        window: usize,
-        /// FFN width, 0 for none.
-        ffn_dim: usize,
-        /// FFN activation.
-        activation: runnel::Activation,
-    },
-}
-
 /// A model configuration, defaults applied and validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Input layer.
-    pub input: InputConfig,
+    pub input: InputKind,
     /// Width after the input layer.
     pub d_model: usize,
-    /// Blocks in order.
-    pub blocks: Vec<BlockConfig>,
+    /// Blocks in order; each one's `in_width` is the previous one's output width.
+    pub blocks: Vec<BlockSpec>,
     /// LayerNorm epsilon.
     pub norm_eps: f32,
     /// Final LayerNorm before the head.
@@ -95,25 +29,37 @@ pub struct Config {
     pub output_dim: usize,
 }
 
-fn err(msg: String) -> Error {
+/// A config error naming the key: `runnel.config: {msg}`.
+pub(crate) fn err(msg: String) -> Error {
     Error::new(format!("runnel.config: {msg}"))
 }
 
-fn object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, Error> {
+/// The dotted path of `key` inside the object at `path`.
+pub(crate) fn key_path(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// `v` as an object, or an error naming `path`.
+pub(crate) fn object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, Error> {
     v.as_object()
         .ok_or_else(|| err(format!("`{path}` must be a JSON object")))
 }
 
-fn check_keys(m: &Map<String, Value>, path: &str, allowed: &[&str]) -> Result<(), Error> {
+/// Refuses any key of `m` outside `allowed`.
+pub(crate) fn check_keys(
+    m: &Map<String, Value>,
+    path: &str,
+    allowed: &[&str],
+) -> Result<(), Error> {
     for k in m.keys() {
         if !allowed.contains(&k.as_str()) {
-            let p = if path.is_empty() {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
-            };
             return Err(err(format!(
-                "unknown key `{p}` (allowed here: {})",
+                "unknown key `{}` (allowed here: {})",
+                key_path(path, k),
                 allowed.join(", ")
             )));
         }
@@ -121,17 +67,14 @@ fn check_keys(m: &Map<String, Value>, path: &str, allowed: &[&str]) -> Result<()
     Ok(())
 }
 
-fn positive(
+/// A dimension `0..=MAX_DIM` (callers check ≥ 1 where needed), or `default` when absent.
+pub(crate) fn positive(
     m: &Map<String, Value>,
     key: &str,
     path: &str,
     default: Option<usize>,
 ) -> Result<usize, Error> {
-    let p = if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    };
+    let p = key_path(path, key);
     match m.get(key) {
         None => default.ok_or_else(|| err(format!("missing key `{p}`"))),
         Some(v) => {
@@ -150,27 +93,35 @@ fn positive(
     }
 }
 
-fn boolean(m: &Map<String, Value>, key: &str, path: &str, default: bool) -> Result<bool, Error> {
+/// A boolean, or `default` when absent.
+pub(crate) fn boolean(
+    m: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    default: bool,
+) -> Result<bool, Error> {
     match m.get(key) {
         None => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
         Some(v) => Err(err(format!(
-            "`{path}.{key}` must be true or false, got {v}"
+            "`{}` must be true or false, got {v}",
+            key_path(path, key)
         ))),
     }
 }
 
-fn string<'a>(m: &'a Map<String, Value>, key: &str, path: &str) -> Result<Option<&'a str>, Error> {
+/// A string, or `None` when absent.
+pub(crate) fn string<'a>(
+    m: &'a Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<&'a str>, Error> {
     match m.get(key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(v) => Err(err(format!(
-            "`{}{key}` must be a string, got {v}",
-            if path.is_empty() {
-                String::new()
-            } else {
-                format!("{path}.")
-            }
+            "`{}` must be a string, got {v}",
+            key_path(path, key)
         ))),
     }
 }
@@ -207,26 +158,25 @@ impl Config {
             .get("input")
             .ok_or_else(|| err("missing key `input`".into()))?;
         let im = object(input_v, "input")?;
-        let input = match string(im, "kind", "input")? {
-            Some("tokens") => {
-                check_keys(im, "input", &["kind", "vocab"])?;
-                InputConfig::Tokens {
-                    vocab: positive(im, "vocab", "input", None)?,
-                }
-            }
-            Some("frames") => {
-                check_keys(im, "input", &["kind", "dim"])?;
-                InputConfig::Frames {
-                    dim: positive(im, "dim", "input", None)?,
-                }
-            }
-            Some(k) => {
-                return Err(err(format!(
-                    "unknown `input.kind` \"{k}\" (expected \"tokens\" or \"frames\")"
-                )))
-            }
-            None => return Err(err("missing key `input.kind`".into())),
+        let kind =
+            string(im, "kind", "input")?.ok_or_else(|| err("missing key `input.kind`".into()))?;
+        let code = InputCode::from_name(kind).ok_or_else(|| {
+            err(format!(
+                "unknown `input.kind` \"{kind}\" (expected {})",
+                InputCode::names()
+            ))
+        })?;
+        // The width key is named after the kind: `vocab` for tokens, `dim` for frames.
+        let width_key = match code {
+            InputCode::Tokens => "vocab",
+            InputCode::Frames => "dim",
         };
+        check_keys(im, "input", &["kind", width_key])?;
+        let input_dim = positive(im, width_key, "input", None)?;
+        if input_dim == 0 {
+            return Err(err(format!("`input.{width_key}` must be at least 1")));
+        }
+        let input = InputKind::new(code, input_dim);
         let d_model = positive(m, "d_model", "", None)?;
         let norm_eps = match m.get("norm_eps") {
             None => 1e-5,
@@ -259,104 +209,8 @@ impl Config {
         let mut blocks = Vec::new();
         let mut width = d_model;
         for (i, b) in arr.iter().enumerate() {
-            let path = format!("blocks[{i}]");
-            let bm = object(b, &path)?;
-            let kind = string(bm, "kind", &path)?
-                .ok_or_else(|| err(format!("missing key `{path}.kind`")))?;
-            let block = match kind {
-                "lstm" | "gru" => {
-                    check_keys(
-                        bm,
-                        &path,
-                        &["kind", "num_layers", "hidden", "norm", "residual"],
-                    )?;
-                    let cell = if kind == "lstm" {
-                        CellKind::Lstm
-                    } else {
-                        CellKind::Gru
-                    };
-                    let num_layers = positive(bm, "num_layers", &path, Some(1))?;
-                    let hidden = positive(bm, "hidden", &path, Some(width))?;
-                    let norm = boolean(bm, "norm", &path, true)?;
-                    let residual = boolean(bm, "residual", &path, true)?;
-                    if num_layers == 0 {
-                        return Err(err(format!("`{path}.num_layers` must be at least 1")));
-                    }
-                    if hidden == 0 {
-                        return Err(err(format!("`{path}.hidden` must be at least 1")));
-                    }
-                    if residual && hidden != width {
-                        return Err(err(format!(
-                            "`{path}.hidden` = {hidden} differs from the block's input width {width}, which a residual block needs (set \"residual\": false or hidden = {width})"
-                        )));
-                    }
-                    width = hidden;
-                    BlockConfig::Recurrent {
-                        cell,
-                        num_layers,
-                        hidden,
-                        norm,
-                        residual,
-                    }
-                }
-                "attention" => {
-                    check_keys(
-                        bm,
-                        &path,
-                        &["kind", "heads", "window", "ffn_dim", "activation"],
-                    )?;
-                    let heads = positive(bm, "heads", &path, None)?;
-                    let window = match bm.get("window") {
-                        Some(v) if v.as_u64().is_some() => {
-                            let w = v.as_u64().unwrap_or(0);
-                            if w < 1 {
-                                return Err(err(format!(
-                                    "`{path}.window` must be at least 1, got {w}"
-                                )));
-                            }
-                            usize::try_from(w)
-                                .map_err(|_| err(format!("`{path}.window` is too large")))?
-                        }
-                        Some(v) => {
-                            return Err(err(format!(
-                                "`{path}.window` must be an integer ≥ 1, got {v}"
-                            )))
-                        }
-                        None => return Err(err(format!("missing key `{path}.window`"))),
-                    };
-                    if window > u32::MAX as usize {
-                        return Err(err(format!("`{path}.window` is too large")));
-                    }
-                    let ffn_dim = positive(bm, "ffn_dim", &path, Some(0))?;
-                    let activation = match string(bm, "activation", &path)?.unwrap_or("gelu") {
-                        "gelu" => runnel::Activation::Gelu,
-                        "gelu_tanh" => runnel::Activation::GeluTanh,
-                        "relu" => runnel::Activation::Relu,
-                        "silu" => runnel::Activation::Silu,
-                        other => {
-                            return Err(err(format!(
-                                "unknown `{path}.activation` \"{other}\" (expected gelu, gelu_tanh, relu or silu)"
-                            )))
-                        }
-                    };
-                    if heads == 0 || width % heads != 0 {
-                        return Err(err(format!(
-                            "`{path}.heads` = {heads} does not divide the block's width {width}"
-                        )));
-                    }
-                    BlockConfig::Attention {
-                        heads,
-                        window,
-                        ffn_dim,
-                        activation,
-                    }
-                }
-                other => {
-                    return Err(err(format!(
-                        "unknown `{path}.kind` \"{other}\" (expected lstm, gru or attention)"
-                    )))
-                }
-            };
+            let block = crate::blocks::parse(b, &format!("blocks[{i}]"), width)?;
+            width = block.out_width();
             blocks.push(block);
         }
         if blocks.len() > runnel::limits::MAX_BLOCKS {
@@ -366,13 +220,7 @@ impl Config {
                 runnel::limits::MAX_BLOCKS
             )));
         }
-        let layers: usize = blocks
-            .iter()
-            .map(|b| match b {
-                BlockConfig::Recurrent { num_layers, .. } => *num_layers,
-                _ => 0,
-            })
-            .sum();
+        let layers: usize = blocks.iter().map(BlockSpec::rnn_layers).sum();
         if layers > runnel::limits::MAX_RNN_LAYERS {
             return Err(err(format!(
                 "{layers} recurrent layers in total exceed the runtime's limit of {}",
@@ -381,15 +229,6 @@ impl Config {
         }
         if d_model == 0 || output_dim == 0 {
             return Err(err("`d_model` and `output.dim` must be at least 1".into()));
-        }
-        match input {
-            InputConfig::Tokens { vocab: 0 } => {
-                return Err(err("`input.vocab` must be at least 1".into()))
-            }
-            InputConfig::Frames { dim: 0 } => {
-                return Err(err("`input.dim` must be at least 1".into()))
-            }
-            _ => {}
         }
         Ok(Config {
             input,
@@ -401,23 +240,28 @@ impl Config {
         })
     }
 
-    /// The width after each block, starting with `d_model` before the first.
-    pub fn widths(&self) -> Vec<usize> {
-        let mut w = vec![self.d_model];
-        for b in &self.blocks {
-            let last = *w.last().unwrap_or(&self.d_model);
-            w.push(match b {
-                BlockConfig::Recurrent { hidden, .. } => *hidden,
-                BlockConfig::Attention { .. } => last,
-            });
+    /// The model-level dimensions the tensor plan depends on.
+    pub fn dims(&self) -> ModelDims {
+        ModelDims {
+            input: self.input,
+            d_model: self.d_model,
+            output_dim: self.output_dim,
+            final_norm: self.final_norm,
         }
-        w
+    }
+
+    /// The width after the last block (the head's input).
+    pub fn final_width(&self) -> usize {
+        self.blocks
+            .last()
+            .map_or(self.d_model, BlockSpec::out_width)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use runnel::{Activation, AttentionSpec, Cell, RecurrentSpec};
 
     fn parse(blocks: &str) -> Result<Config, Error> {
         Config::from_json(&format!(
@@ -432,30 +276,37 @@ mod tests {
         assert!(c.final_norm);
         assert_eq!(
             c.blocks[0],
-            BlockConfig::Recurrent {
-                cell: CellKind::Lstm,
+            BlockSpec::Recurrent(RecurrentSpec {
+                cell: Cell::Lstm,
                 num_layers: 1,
+                in_width: 8,
                 hidden: 8,
                 norm: true,
                 residual: true
-            }
+            })
         );
         assert_eq!(
             c.blocks[1],
-            BlockConfig::Attention {
+            BlockSpec::Attention(AttentionSpec {
+                width: 8,
                 heads: 2,
                 window: 4,
                 ffn_dim: 0,
-                activation: runnel::Activation::Gelu
-            }
+                activation: Activation::Gelu
+            })
         );
-        assert_eq!(c.widths(), vec![8, 8, 8]);
+        assert_eq!(c.final_width(), 8);
     }
 
     #[test]
     fn hidden_defaults_to_the_running_width() {
         let c = parse(r#"[{"kind":"gru","hidden":5,"residual":false},{"kind":"lstm"}]"#).unwrap();
-        assert_eq!(c.widths(), vec![8, 5, 5]);
+        let widths: Vec<_> = c
+            .blocks
+            .iter()
+            .map(|b| (b.in_width(), b.out_width()))
+            .collect();
+        assert_eq!(widths, vec![(8, 5), (5, 5)]);
     }
 
     #[test]

@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 
 use half::f16;
 use runnel::format::{
-    align_up, crc32, BlockEntry, DType, Header, TensorEntry, BLOCK_ATTENTION, BLOCK_FLAG_NORM,
-    BLOCK_FLAG_RESIDUAL, BLOCK_GRU, BLOCK_LSTM, DATA_ALIGN, FLAG_FINAL_NORM, INPUT_FRAMES,
-    INPUT_TOKENS, MAGIC, VERSION,
+    align_up, crc32, BlockEntry, DType, Header, TensorEntry, DATA_ALIGN, FLAG_FINAL_NORM, MAGIC,
+    VERSION,
 };
+use runnel::schema::{self, TensorName, TensorRole, TensorSource, TensorSpec};
 use safetensors::{Dtype as StDtype, SafeTensors};
 
-use crate::config::{BlockConfig, CellKind, Config, InputConfig};
+use crate::config::Config;
 use crate::{AlignedBytes, Error};
 
 /// Storage choices for `runnel convert`.
@@ -63,100 +63,44 @@ pub struct Converted {
     pub state_bytes: usize,
 }
 
-enum Kind {
-    Matrix,
-    Vector,
-}
-
-struct Expected {
-    name: String,
-    rows: usize,
-    cols: usize,
-    kind: Kind,
-}
-
-fn mat(name: String, rows: usize, cols: usize) -> Expected {
-    Expected {
-        name,
-        rows,
-        cols,
-        kind: Kind::Matrix,
-    }
-}
-
-fn vector(name: String, n: usize) -> Expected {
-    Expected {
-        name,
-        rows: 1,
-        cols: n,
-        kind: Kind::Vector,
-    }
-}
-
-/// The contract's tensors for `cfg`, in the blob's canonical order (see `docs/FORMAT.md`).
-fn expected_tensors(cfg: &Config) -> (Vec<Expected>, Vec<u32>) {
-    let mut t = Vec::new();
-    let mut firsts = Vec::new();
-    match cfg.input {
-        InputConfig::Tokens { vocab } => t.push(mat("embed.weight".into(), vocab, cfg.d_model)),
-        InputConfig::Frames { dim } => {
-            t.push(mat("input.weight".into(), cfg.d_model, dim));
-            t.push(vector("input.bias".into(), cfg.d_model));
-        }
-    }
-    let mut w = cfg.d_model;
-    for (i, b) in cfg.blocks.iter().enumerate() {
-        firsts.push(t.len() as u32);
-        match b {
-            BlockConfig::Recurrent {
-                cell,
-                num_layers,
-                hidden,
-                norm,
-                ..
-            } => {
-                let p = format!("blocks.{i}");
-                if *norm {
-                    t.push(vector(format!("{p}.norm.weight"), w));
-                    t.push(vector(format!("{p}.norm.bias"), w));
-                }
-                let c = cell.name();
-                let g = cell.gates() * hidden;
-                for k in 0..*num_layers {
-                    let in_k = if k == 0 { w } else { *hidden };
-                    t.push(mat(format!("{p}.{c}.weight_ih_l{k}"), g, in_k));
-                    t.push(mat(format!("{p}.{c}.weight_hh_l{k}"), g, *hidden));
-                    t.push(vector(format!("{p}.{c}.bias_ih_l{k}"), g));
-                    t.push(vector(format!("{p}.{c}.bias_hh_l{k}"), g));
-                }
-                w = *hidden;
-            }
-            BlockConfig::Attention { ffn_dim, .. } => {
-                let p = format!("blocks.{i}");
-                t.push(vector(format!("{p}.norm1.weight"), w));
-                t.push(vector(format!("{p}.norm1.bias"), w));
-                t.push(mat(format!("{p}.attn.in_proj_weight"), 3 * w, w));
-                t.push(vector(format!("{p}.attn.in_proj_bias"), 3 * w));
-                t.push(mat(format!("{p}.attn.out_proj.weight"), w, w));
-                t.push(vector(format!("{p}.attn.out_proj.bias"), w));
-                if *ffn_dim > 0 {
-                    t.push(vector(format!("{p}.norm2.weight"), w));
-                    t.push(vector(format!("{p}.norm2.bias"), w));
-                    t.push(mat(format!("{p}.ffn.0.weight"), *ffn_dim, w));
-                    t.push(vector(format!("{p}.ffn.0.bias"), *ffn_dim));
-                    t.push(mat(format!("{p}.ffn.2.weight"), w, *ffn_dim));
-                    t.push(vector(format!("{p}.ffn.2.bias"), w));
-                }
+/// The tensor plan for `cfg`, in blob order, with each block's first tensor index: the
+/// runtime's own plan ([`runnel::schema::walk`]), collected.
+fn expected_tensors(cfg: &Config) -> (Vec<TensorSpec>, Vec<u32>) {
+    struct Collect(Vec<TensorSpec>);
+    impl<'a> TensorSource<'a> for Collect {
+        fn mat(&mut self, name: TensorName, rows: usize, cols: usize) -> runnel::kernels::Mat<'a> {
+            self.0.push(TensorSpec {
+                name,
+                role: TensorRole::Matrix,
+                rows,
+                cols,
+            });
+            runnel::kernels::Mat {
+                rows,
+                cols,
+                data: runnel::kernels::MatData::F32(&[]),
             }
         }
+        fn vector(&mut self, name: TensorName, len: usize) -> &'a [f32] {
+            self.0.push(TensorSpec {
+                name,
+                role: TensorRole::Vector,
+                rows: 1,
+                cols: len,
+            });
+            &[]
+        }
     }
-    if cfg.final_norm {
-        t.push(vector("norm_f.weight".into(), w));
-        t.push(vector("norm_f.bias".into(), w));
-    }
-    t.push(mat("head.weight".into(), cfg.output_dim, w));
-    t.push(vector("head.bias".into(), cfg.output_dim));
-    (t, firsts)
+    let mut c = Collect(Vec::new());
+    schema::walk(&cfg.dims(), cfg.blocks.iter().copied(), &mut c);
+    let firsts = (0..cfg.blocks.len())
+        .map(|i| {
+            c.0.iter()
+                .position(|t| t.name.block == Some(i))
+                .unwrap_or(c.0.len()) as u32
+        })
+        .collect();
+    (c.0, firsts)
 }
 
 /// Reads a tensor's values as f32 (F32, F16 and BF16 are accepted).
@@ -233,31 +177,27 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
             .map_err(|e| Error::new(format!("tensor `{name}`: {e}")))?;
         present.insert(name.to_string(), v.shape().to_vec());
     }
-    for e in &expected {
-        let want: Vec<usize> = match e.kind {
-            Kind::Matrix => vec![e.rows, e.cols],
-            Kind::Vector => vec![e.cols],
+    let names: Vec<String> = expected.iter().map(|e| e.name.to_string()).collect();
+    for (e, name) in expected.iter().zip(&names) {
+        let want: Vec<usize> = match e.role {
+            TensorRole::Matrix => vec![e.rows, e.cols],
+            TensorRole::Vector => vec![e.cols],
         };
-        match present.get(&e.name) {
+        match present.get(name) {
             None => {
                 return Err(Error::new(format!(
-                    "missing tensor `{}` (shape {want:?}) required by the config",
-                    e.name
+                    "missing tensor `{name}` (shape {want:?}) required by the config"
                 )))
             }
             Some(s) if *s != want => {
                 return Err(Error::new(format!(
-                    "tensor `{}` has shape {s:?}, but the config implies {want:?}",
-                    e.name
+                    "tensor `{name}` has shape {s:?}, but the config implies {want:?}"
                 )))
             }
             Some(_) => {}
         }
     }
-    if let Some(extra) = present
-        .keys()
-        .find(|k| !expected.iter().any(|e| &e.name == *k))
-    {
+    if let Some(extra) = present.keys().find(|k| !names.contains(k)) {
         return Err(Error::new(format!(
             "unexpected tensor `{extra}`: the config does not use it"
         )));
@@ -279,18 +219,18 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
         data.extend_from_slice(bytes);
         u32::try_from(off).map_err(|_| Error::new("model too large for a .rnl blob (over 4 GiB)"))
     };
-    for e in &expected {
+    for (e, name) in expected.iter().zip(&names) {
         let view = st
-            .tensor(&e.name)
-            .map_err(|err| Error::new(format!("tensor `{}`: {err}", e.name)))?;
-        let vals = read_f32(&e.name, &view)?;
+            .tensor(name)
+            .map_err(|err| Error::new(format!("tensor `{name}`: {err}")))?;
+        let vals = read_f32(name, &view)?;
         params += vals.len();
-        let dtype = match e.kind {
-            Kind::Matrix => opts.weights,
-            Kind::Vector => DType::F32,
+        let dtype = match e.role {
+            TensorRole::Matrix => opts.weights,
+            TensorRole::Vector => DType::F32,
         };
         let mut entry = TensorEntry {
-            dtype: dtype as u8,
+            dtype: dtype.code(),
             reserved: [0; 3],
             rows: e.rows as u32,
             cols: e.cols as u32,
@@ -332,7 +272,7 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
         };
         entries.push(entry);
         reports.push(TensorReport {
-            name: e.name.clone(),
+            name: name.clone(),
             shape: [e.rows, e.cols],
             dtype,
             bytes,
@@ -342,78 +282,27 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
     }
     data.resize(align_up(data.len(), 4), 0);
 
-    let widths = cfg.widths();
     let block_entries: Vec<BlockEntry> = cfg
         .blocks
         .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let w = widths[i] as u32;
-            match b {
-                BlockConfig::Recurrent {
-                    cell,
-                    num_layers,
-                    hidden,
-                    norm,
-                    residual,
-                } => BlockEntry {
-                    kind: if *cell == CellKind::Lstm {
-                        BLOCK_LSTM
-                    } else {
-                        BLOCK_GRU
-                    },
-                    flags: (if *norm { BLOCK_FLAG_NORM } else { 0 })
-                        | (if *residual { BLOCK_FLAG_RESIDUAL } else { 0 }),
-                    activation: 0,
-                    reserved: 0,
-                    num_layers: *num_layers as u32,
-                    in_width: w,
-                    hidden: *hidden as u32,
-                    heads: 0,
-                    window: 0,
-                    ffn_dim: 0,
-                    first_tensor: firsts[i],
-                },
-                BlockConfig::Attention {
-                    heads,
-                    window,
-                    ffn_dim,
-                    activation,
-                } => BlockEntry {
-                    kind: BLOCK_ATTENTION,
-                    flags: 0,
-                    activation: *activation as u8,
-                    reserved: 0,
-                    num_layers: 1,
-                    in_width: w,
-                    hidden: w,
-                    heads: *heads as u32,
-                    window: *window as u32,
-                    ffn_dim: *ffn_dim as u32,
-                    first_tensor: firsts[i],
-                },
-            }
-        })
+        .zip(&firsts)
+        .map(|(b, &first)| b.encode(first))
         .collect();
 
     let total = data_off + data.len() + 4;
     let total_u32 = u32::try_from(total)
         .map_err(|_| Error::new("model too large for a .rnl blob (over 4 GiB)"))?;
-    let (input_kind, input_dim) = match cfg.input {
-        InputConfig::Tokens { vocab } => (INPUT_TOKENS, vocab),
-        InputConfig::Frames { dim } => (INPUT_FRAMES, dim),
-    };
     let mut header = Header {
         magic: MAGIC,
         version: VERSION,
         header_len: std::mem::size_of::<Header>() as u16,
         total_len: total_u32,
         flags: if cfg.final_norm { FLAG_FINAL_NORM } else { 0 },
-        input_kind,
-        weight_type: opts.weights as u8,
-        kv_type: opts.kv as u8,
+        input_kind: cfg.input.code().code(),
+        weight_type: opts.weights.code(),
+        kv_type: opts.kv.code(),
         reserved0: 0,
-        input_dim: input_dim as u32,
+        input_dim: cfg.input.dim() as u32,
         d_model: cfg.d_model as u32,
         output_dim: cfg.output_dim as u32,
         norm_eps: cfg.norm_eps,
@@ -425,7 +314,12 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
         state_bytes: 0,
         reserved1: 0,
     };
-    let layout = runnel::layout::Layout::compute(&header, &block_entries)?;
+    let layout = runnel::layout::Layout::compute(
+        &cfg.dims(),
+        cfg.blocks.iter().copied(),
+        opts.weights,
+        opts.kv,
+    )?;
     header.state_bytes =
         u32::try_from(layout.bytes()).map_err(|_| Error::new("state too large"))?;
 

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod blocks;
 pub mod config;
 pub mod convert;
 pub mod stream;
@@ -68,11 +69,12 @@ impl AlignedBytes {
 /// Parses `s` as a storage type name: `f32`, `f16` or `int8`.
 pub fn parse_dtype(s: &str) -> Result<runnel::DType, Error> {
     match s {
-        "f32" => Ok(runnel::DType::F32),
-        "f16" => Ok(runnel::DType::F16),
-        "int8" | "i8" => Ok(runnel::DType::I8),
-        other => Err(Error::new(format!(
-            "unknown type `{other}` (expected f32, f16 or int8)"
-        ))),
+        "i8" => Ok(runnel::DType::I8),
+        other => runnel::DType::from_name(other).ok_or_else(|| {
+            Error::new(format!(
+                "unknown type `{other}` (expected {})",
+                runnel::DType::names()
+            ))
+        }),
     }
 }

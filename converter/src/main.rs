@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use runnel::{BlockInfo, Cell, InputKind, Model};
+use runnel::{InputKind, Model};
 use runnel_converter::{convert, stream, AlignedBytes, ConvertOptions};
 
 #[derive(Parser)]
@@ -75,35 +75,7 @@ fn describe(model: &Model<'_>) {
         }
     }
     for (i, b) in model.blocks().enumerate() {
-        match b {
-            BlockInfo::Recurrent {
-                cell,
-                num_layers,
-                in_width,
-                hidden,
-                norm,
-                residual,
-            } => println!(
-                "block {i:<3} {} x{num_layers} {in_width} -> {hidden}{}{}",
-                if cell == Cell::Lstm { "lstm" } else { "gru " },
-                if norm { ", norm" } else { "" },
-                if residual { ", residual" } else { "" }
-            ),
-            BlockInfo::Attention {
-                width,
-                heads,
-                window,
-                ffn_dim,
-                activation,
-            } => println!(
-                "block {i:<3} attention width {width}, {heads} heads, window {window}{}",
-                if ffn_dim > 0 {
-                    format!(", ffn {ffn_dim} {}", activation.name())
-                } else {
-                    String::new()
-                }
-            ),
-        }
+        println!("block {i:<3} {b}");
     }
     println!(
         "output    {}{}",

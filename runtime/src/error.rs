@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use crate::schema::TensorName;
+
 /// Everything that can go wrong in the runtime. Every failure is a value; nothing panics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -40,6 +42,12 @@ pub enum Error {
     Malformed {
         /// The offending field.
         what: &'static str,
+    },
+    /// A tensor-table entry does not match the tensor the model's plan expects there: its type,
+    /// shape, length, alignment or bounds.
+    BadTensor {
+        /// The tensor's contract name.
+        name: TensorName,
     },
     /// The model exceeds one of this build's fixed capacities (see [`crate::limits`]).
     CapacityExceeded {
@@ -96,6 +104,10 @@ impl fmt::Display for Error {
                 write!(f, "buffer is not {required}-byte aligned")
             }
             Error::Malformed { what } => write!(f, "malformed blob: {what}"),
+            Error::BadTensor { name } => write!(
+                f,
+                "malformed blob: tensor `{name}` (type, shape, length or offset)"
+            ),
             Error::CapacityExceeded {
                 what,
                 count,

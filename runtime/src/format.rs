@@ -11,6 +11,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
+pub use crate::schema::DType;
+
 /// The four bytes every blob starts with.
 pub const MAGIC: [u8; 4] = *b"RNNL";
 /// The blob format version this runtime reads and the converter writes.
@@ -21,66 +23,8 @@ pub const DATA_ALIGN: usize = 16;
 /// Alignment the runtime requires of the blob's first byte (f32 tensors are read in place).
 pub const BLOB_ALIGN: usize = 4;
 
-/// Element type of a stored tensor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[repr(u8)]
-pub enum DType {
-    /// IEEE f32.
-    F32 = 0,
-    /// IEEE binary16.
-    F16 = 1,
-    /// Symmetric int8 with one f32 scale per row: `w[r][c] = q[r][c] * scale[r]`.
-    I8 = 2,
-}
-
-impl DType {
-    /// Decodes the on-disk code.
-    pub fn from_u8(v: u8) -> Option<Self> {
-        match v {
-            0 => Some(DType::F32),
-            1 => Some(DType::F16),
-            2 => Some(DType::I8),
-            _ => None,
-        }
-    }
-    /// Bytes per element.
-    pub const fn size(self) -> usize {
-        match self {
-            DType::F32 => 4,
-            DType::F16 => 2,
-            DType::I8 => 1,
-        }
-    }
-    /// Lower-case name as used on the command line (`f32`, `f16`, `int8`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            DType::F32 => "f32",
-            DType::F16 => "f16",
-            DType::I8 => "int8",
-        }
-    }
-}
-
-/// Input kind code in [`Header::input_kind`].
-pub const INPUT_TOKENS: u8 = 0;
-/// Input kind code in [`Header::input_kind`].
-pub const INPUT_FRAMES: u8 = 1;
-
 /// [`Header::flags`] bit: a final LayerNorm precedes the head.
 pub const FLAG_FINAL_NORM: u32 = 1;
-
-/// [`BlockEntry::kind`] code.
-pub const BLOCK_LSTM: u8 = 1;
-/// [`BlockEntry::kind`] code.
-pub const BLOCK_GRU: u8 = 2;
-/// [`BlockEntry::kind`] code.
-pub const BLOCK_ATTENTION: u8 = 3;
-
-/// [`BlockEntry::flags`] bit: pre-norm (LSTM/GRU blocks).
-pub const BLOCK_FLAG_NORM: u8 = 1;
-/// [`BlockEntry::flags`] bit: residual connection (LSTM/GRU blocks).
-pub const BLOCK_FLAG_RESIDUAL: u8 = 2;
 
 /// The fixed header at offset 0.
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
@@ -96,7 +40,7 @@ pub struct Header {
     pub total_len: u32,
     /// [`FLAG_FINAL_NORM`]; other bits must be zero.
     pub flags: u32,
-    /// [`INPUT_TOKENS`] or [`INPUT_FRAMES`].
+    /// [`crate::schema::InputCode`]: 0 tokens, 1 frames.
     pub input_kind: u8,
     /// [`DType`] of the weight matrices (informational; every tensor carries its own type).
     pub weight_type: u8,
@@ -133,11 +77,13 @@ const _: () = assert!(core::mem::size_of::<Header>() == 64);
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
 #[repr(C)]
 pub struct BlockEntry {
-    /// [`BLOCK_LSTM`], [`BLOCK_GRU`] or [`BLOCK_ATTENTION`].
+    /// [`crate::schema::BlockKind`] code: 1 LSTM, 2 GRU, 3 attention.
     pub kind: u8,
-    /// [`BLOCK_FLAG_NORM`] | [`BLOCK_FLAG_RESIDUAL`] (recurrent blocks; zero for attention).
+    /// Kind-specific bits: recurrent blocks [`crate::blocks::recurrent::FLAG_NORM`] |
+    /// [`crate::blocks::recurrent::FLAG_RESIDUAL`]; zero for attention.
     pub flags: u8,
-    /// Attention FFN activation: 0 gelu (erf), 1 gelu_tanh, 2 relu, 3 silu.
+    /// Attention FFN [`crate::schema::Activation`] code: 0 gelu (erf), 1 gelu_tanh, 2 relu,
+    /// 3 silu; zero for recurrent blocks.
     pub activation: u8,
     /// Zero.
     pub reserved: u8,

@@ -27,17 +27,19 @@ compile_error!("runnel reads little-endian blobs in place and supports little-en
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod blocks;
 mod error;
 pub mod format;
 pub mod kernels;
 pub mod layout;
 mod model;
+pub mod schema;
 mod session;
 
+pub use blocks::{AttentionSpec, BlockSpec, Cell, RecurrentSpec};
 pub use error::{Buffer, Error};
-pub use format::DType;
-pub use kernels::Activation;
-pub use model::{BlockInfo, Cell, InputKind, Model};
+pub use model::Model;
+pub use schema::{Activation, BlockKind, DType, InputKind};
 pub use session::Session;
 
 /// Fixed capacities of this build. The converter refuses models that exceed them.

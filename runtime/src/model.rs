@@ -1,286 +1,214 @@
-//! A parsed, validated, zero-copy view of a `.rnl` blob. Config (the header and block table),
-//! weights (slices borrowed from the blob) and state (the caller's arena, see
-//! [`crate::Session`]) are separate.
+//! A parsed, validated, zero-copy view of a `.rnl` blob. Config (the header and block table,
+//! borrowed from the blob), weights (slices borrowed from the blob, read by the tensor plan) and
+//! state (the caller's arena, see [`crate::Session`]) are separate.
 
 use bytemuck::Pod;
 use half::f16;
 
+use crate::blocks::BlockSpec;
 use crate::error::Error;
 use crate::format::{
-    crc32, BlockEntry, DType, Header, TensorEntry, BLOB_ALIGN, BLOCK_ATTENTION, BLOCK_FLAG_NORM,
-    BLOCK_FLAG_RESIDUAL, BLOCK_GRU, BLOCK_LSTM, DATA_ALIGN, FLAG_FINAL_NORM, INPUT_FRAMES,
-    INPUT_TOKENS, MAGIC, VERSION,
+    crc32, BlockEntry, Header, TensorEntry, BLOB_ALIGN, DATA_ALIGN, FLAG_FINAL_NORM, MAGIC, VERSION,
 };
-use crate::kernels::{Activation, Mat, MatData};
+use crate::kernels::{Mat, MatData};
 use crate::layout::Layout;
-use crate::limits::{MAX_BLOCKS, MAX_DIM, MAX_RNN_LAYERS};
+use crate::limits::{MAX_BLOCKS, MAX_RNN_LAYERS};
+use crate::schema::{
+    self, dim, empty_mat, DType, InputCode, InputKind, ModelDims, TensorName, TensorSource,
+};
 
-/// What a model consumes at each step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum InputKind {
-    /// Token ids in `0..vocab`.
-    Tokens {
-        /// Vocabulary size.
-        vocab: usize,
-    },
-    /// Frames of `dim` f32 features.
-    Frames {
-        /// Features per frame.
-        dim: usize,
-    },
-}
-
-/// Recurrent cell type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Cell {
-    /// `nn.LSTM` (gates i, f, g, o).
-    Lstm,
-    /// `nn.GRU` (gates r, z, n).
-    Gru,
-}
-
-impl Cell {
-    /// Gate rows per hidden unit: 4 for LSTM, 3 for GRU.
-    pub const fn gates(self) -> usize {
-        match self {
-            Cell::Lstm => 4,
-            Cell::Gru => 3,
-        }
-    }
-}
-
-/// A description of one block, for tools and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum BlockInfo {
-    /// An LSTM or GRU block.
-    Recurrent {
-        /// Cell type.
-        cell: Cell,
-        /// Stacked layers.
-        num_layers: usize,
-        /// Input width.
-        in_width: usize,
-        /// Hidden (= output) width.
-        hidden: usize,
-        /// Pre-norm.
-        norm: bool,
-        /// Residual connection.
-        residual: bool,
-    },
-    /// A causal sliding-window attention block.
-    Attention {
-        /// Width (input = output).
-        width: usize,
-        /// Heads.
-        heads: usize,
-        /// Cached steps, this one included.
-        window: usize,
-        /// FFN width (0: no FFN).
-        ffn_dim: usize,
-        /// FFN activation.
-        activation: Activation,
-    },
-}
-
-/// LayerNorm parameters: `w: [W]`, `b: [W]`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Norm<'a> {
-    pub w: &'a [f32],
-    pub b: &'a [f32],
-}
-
-/// One stacked recurrent layer (G = 4 for LSTM, 3 for GRU).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RnnLayer<'a> {
-    pub w_ih: Mat<'a>,   // [G*H, in]
-    pub w_hh: Mat<'a>,   // [G*H, H]
-    pub b_ih: &'a [f32], // [G*H]
-    pub b_hh: &'a [f32], // [G*H]
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RnnBlock<'a> {
-    pub cell: Cell,
-    pub norm: Option<Norm<'a>>, // [in_width]
-    pub residual: bool,
-    pub in_width: usize,
-    pub hidden: usize,
-    pub num_layers: usize, // layers follow in the tensor table; read with `Model::rnn_layer`
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ffn<'a> {
-    pub norm2: Norm<'a>, // [W]
-    pub w1: Mat<'a>,     // [F, W]
-    pub b1: &'a [f32],   // [F]
-    pub w2: Mat<'a>,     // [W, F]
-    pub b2: &'a [f32],   // [W]
-    pub act: Activation,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct AttnBlock<'a> {
-    pub norm1: Norm<'a>,     // [W]
-    pub in_proj: Mat<'a>,    // [3W, W]
-    pub in_bias: &'a [f32],  // [3W]
-    pub out_proj: Mat<'a>,   // [W, W]
-    pub out_bias: &'a [f32], // [W]
-    pub ffn: Option<Ffn<'a>>,
-    pub width: usize,
-    pub heads: usize,
-    pub window: usize,
-}
-
-// No heap to box the larger variant into; a few dozen bytes per block is the price.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Block<'a> {
-    Rnn(RnnBlock<'a>),
-    Attn(AttnBlock<'a>),
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Input<'a> {
-    Tokens { embed: Mat<'a> },           // [vocab, d_model]
-    Frames { w: Mat<'a>, b: &'a [f32] }, // [d_model, dim], [d_model]
-}
-
-/// A validated model borrowing its weights from a blob. Build it with [`Model::from_bytes`].
+/// A validated model borrowing everything from its blob. Build it with [`Model::from_bytes`].
 ///
-/// It keeps the validated header, block table and state layout (under 1 KB on 32-bit targets)
-/// and rebuilds the weight views (slices into the blob) from the tensor table as a step walks
-/// the blocks — a few dozen table reads per step, instead of holding several KB of views.
-#[derive(Debug)]
+/// It holds the blob's header, block table and tensor table by reference (validated once) and
+/// the arena layout; a step walks the tensor plan and reads each weight view from the tables
+/// without re-checking it.
+#[derive(Debug, Clone, Copy)]
 pub struct Model<'a> {
-    pub(crate) header: Header,
-    body: &'a [u8], // the blob without its CRC
-    pub(crate) entries: heapless::Vec<BlockEntry, MAX_BLOCKS>, // [n_blocks], validated
+    header: &'a Header,
+    blocks: &'a [BlockEntry],   // [n_blocks], validated
+    tensors: &'a [TensorEntry], // [n_tensors], validated against the plan
+    body: &'a [u8],             // the blob without its CRC
     pub(crate) layout: Layout,
+    params: u32,
+    pub(crate) weights: DType,
     pub(crate) kv: DType,
-    weights: DType,
-    params: usize,
+    input: InputCode,
 }
 
 const fn malformed(what: &'static str) -> Error {
     Error::Malformed { what }
 }
 
-fn read_pod<T: Pod>(bytes: &[u8], off: usize) -> Result<T, Error> {
-    let end = off
-        .checked_add(core::mem::size_of::<T>())
-        .ok_or(malformed("table offset"))?;
-    let b = bytes.get(off..end).ok_or(malformed("table offset"))?;
-    Ok(bytemuck::pod_read_unaligned(b))
+/// A `[n]` table of `T` at `off` in `body`, or `Malformed { what }`.
+fn table<'a, T: Pod>(
+    body: &'a [u8],
+    off: u32,
+    n: u32,
+    what: &'static str,
+) -> Result<&'a [T], Error> {
+    let off = off as usize;
+    let len = (n as usize)
+        .checked_mul(core::mem::size_of::<T>())
+        .ok_or(malformed(what))?;
+    let end = off.checked_add(len).ok_or(malformed(what))?;
+    let bytes = body.get(off..end).ok_or(malformed(what))?;
+    bytemuck::try_cast_slice(bytes).map_err(|_| malformed(what))
 }
 
-/// Reads tensors in the canonical order, checking each against the shape the config implies.
-pub(crate) struct Tensors<'a> {
-    body: &'a [u8], // the blob without its CRC
-    table: usize,
-    count: usize,
+/// Checks each tensor entry against the plan as [`schema::walk`] hands it out: type, shape,
+/// length, alignment and bounds. Records the first failure and returns empty views after it.
+struct Validator<'a> {
+    tensors: &'a [TensorEntry],
+    body: &'a [u8],
     data_off: usize,
-    pub(crate) cursor: usize,
     weights: DType,
+    cursor: usize,
     params: usize,
+    err: Option<Error>,
 }
 
-impl<'a> Tensors<'a> {
-    fn next_entry(&mut self) -> Result<TensorEntry, Error> {
-        if self.cursor >= self.count {
-            return Err(malformed("tensor count"));
-        }
-        let e: TensorEntry = read_pod(self.body, self.table + self.cursor * 32)?;
+impl<'a> Validator<'a> {
+    fn bad(name: TensorName) -> Error {
+        Error::BadTensor { name }
+    }
+
+    fn entry(&mut self, name: TensorName, rows: usize, cols: usize) -> Result<TensorEntry, Error> {
+        let e = *self
+            .tensors
+            .get(self.cursor)
+            .ok_or(malformed("tensor count"))?;
         self.cursor += 1;
         if e.reserved != [0; 3] || e.reserved1 != [0; 2] {
             return Err(malformed("tensor reserved bytes"));
         }
+        if e.rows as usize != rows || e.cols as usize != cols {
+            return Err(Self::bad(name));
+        }
         Ok(e)
     }
 
-    fn region<T: Pod>(&self, off: u32, n: usize, what: &'static str) -> Result<&'a [T], Error> {
+    fn region<T: Pod>(&self, off: u32, n: usize, name: TensorName) -> Result<&'a [T], Error> {
         let off = off as usize;
+        if off % DATA_ALIGN != 0 || off < self.data_off {
+            return Err(Self::bad(name));
+        }
         let len = n
             .checked_mul(core::mem::size_of::<T>())
-            .ok_or(malformed(what))?;
-        if off % DATA_ALIGN != 0 || off < self.data_off {
-            return Err(malformed(what));
-        }
-        let end = off.checked_add(len).ok_or(malformed(what))?;
-        let bytes = self.body.get(off..end).ok_or(malformed(what))?;
-        bytemuck::try_cast_slice(bytes).map_err(|_| malformed(what))
+            .ok_or(Self::bad(name))?;
+        let end = off.checked_add(len).ok_or(Self::bad(name))?;
+        let bytes = self.body.get(off..end).ok_or(Self::bad(name))?;
+        bytemuck::try_cast_slice(bytes).map_err(|_| Self::bad(name))
     }
 
-    fn check_shape(
-        e: &TensorEntry,
-        rows: usize,
-        cols: usize,
-        what: &'static str,
-    ) -> Result<(), Error> {
-        if e.rows as usize != rows || e.cols as usize != cols {
-            return Err(malformed(what));
+    fn check_mat(&mut self, name: TensorName, rows: usize, cols: usize) -> Result<Mat<'a>, Error> {
+        let e = self.entry(name, rows, cols)?;
+        let dt = DType::from_u8(e.dtype).ok_or(Self::bad(name))?;
+        // Both dimensions are at most MAX_DIM, but their product need not fit a 32-bit usize.
+        let n = rows.checked_mul(cols).ok_or(Self::bad(name))?;
+        let len = n.checked_mul(dt.size()).ok_or(Self::bad(name))?;
+        if dt != self.weights || e.len as usize != len {
+            return Err(Self::bad(name));
         }
-        Ok(())
-    }
-
-    fn mat(&mut self, rows: usize, cols: usize, what: &'static str) -> Result<Mat<'a>, Error> {
-        let e = self.next_entry()?;
-        Self::check_shape(&e, rows, cols, what)?;
-        let dt = DType::from_u8(e.dtype).ok_or(malformed(what))?;
-        if dt != self.weights {
-            return Err(malformed(what));
-        }
-        let n = rows * cols; // both ≤ MAX_DIM, so this fits
-        if e.len as usize != n * dt.size() {
-            return Err(malformed(what));
+        if dt != DType::I8 && e.scale_offset != 0 {
+            return Err(Self::bad(name));
         }
         self.params += n;
         let data = match dt {
-            DType::F32 => {
-                if e.scale_offset != 0 {
-                    return Err(malformed(what));
-                }
-                MatData::F32(self.region::<f32>(e.offset, n, what)?)
-            }
-            DType::F16 => {
-                if e.scale_offset != 0 {
-                    return Err(malformed(what));
-                }
-                MatData::F16(self.region::<f16>(e.offset, n, what)?)
-            }
+            DType::F32 => MatData::F32(self.region::<f32>(e.offset, n, name)?),
+            DType::F16 => MatData::F16(self.region::<f16>(e.offset, n, name)?),
             DType::I8 => MatData::I8 {
-                q: self.region::<i8>(e.offset, n, what)?,
-                scales: self.region::<f32>(e.scale_offset, rows, what)?,
+                q: self.region::<i8>(e.offset, n, name)?,
+                scales: self.region::<f32>(e.scale_offset, rows, name)?,
             },
         };
         Ok(Mat { rows, cols, data })
     }
 
-    fn vector(&mut self, len: usize, what: &'static str) -> Result<&'a [f32], Error> {
-        let e = self.next_entry()?;
-        Self::check_shape(&e, 1, len, what)?;
-        if e.dtype != DType::F32 as u8 || e.scale_offset != 0 || e.len as usize != len * 4 {
-            return Err(malformed(what));
+    fn check_vector(&mut self, name: TensorName, len: usize) -> Result<&'a [f32], Error> {
+        let e = self.entry(name, 1, len)?;
+        if e.dtype != DType::F32.code() || e.scale_offset != 0 || e.len as usize != len * 4 {
+            return Err(Self::bad(name));
         }
         self.params += len;
-        self.region::<f32>(e.offset, len, what)
+        self.region::<f32>(e.offset, len, name)
     }
 
-    fn norm(&mut self, len: usize) -> Result<Norm<'a>, Error> {
-        Ok(Norm {
-            w: self.vector(len, "norm weight")?,
-            b: self.vector(len, "norm bias")?,
-        })
+    fn record<T>(&mut self, r: Result<T, Error>, empty: T) -> T {
+        match r {
+            Ok(v) if self.err.is_none() => v,
+            Ok(_) => empty,
+            Err(e) => {
+                self.err.get_or_insert(e);
+                empty
+            }
+        }
     }
 }
 
-fn check_dim(v: u32, what: &'static str) -> Result<usize, Error> {
-    if v == 0 || v as usize > MAX_DIM {
-        return Err(malformed(what));
+impl<'a> TensorSource<'a> for Validator<'a> {
+    fn mat(&mut self, name: TensorName, rows: usize, cols: usize) -> Mat<'a> {
+        let r = self.check_mat(name, rows, cols);
+        self.record(r, empty_mat(rows, cols))
     }
-    Ok(v as usize)
+
+    fn vector(&mut self, name: TensorName, len: usize) -> &'a [f32] {
+        let r = self.check_vector(name, len);
+        self.record(r, &[])
+    }
+}
+
+/// Reads weight views in plan order from a validated model's tensor table, without checks:
+/// [`Model::from_bytes`] walked the same plan with [`Validator`], so every entry has the shape,
+/// type, length, alignment and bounds asked for, and the fallbacks below are never taken.
+pub(crate) struct Reader<'a> {
+    tensors: &'a [TensorEntry],
+    body: &'a [u8],
+    weights: DType,
+    cursor: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn next(&mut self) -> TensorEntry {
+        let e = self.tensors.get(self.cursor).copied().unwrap_or_else(|| {
+            // Unreachable: validation matched the plan's tensor count.
+            bytemuck::Zeroable::zeroed()
+        });
+        self.cursor += 1;
+        e
+    }
+
+    fn slice<T: Pod>(&self, off: u32, n: usize) -> &'a [T] {
+        // In bounds and aligned: validated (see the type's comment).
+        let start = off as usize;
+        let end = start + n * core::mem::size_of::<T>();
+        self.body
+            .get(start..end)
+            .and_then(|b| bytemuck::try_cast_slice(b).ok())
+            .unwrap_or(&[])
+    }
+}
+
+impl<'a> TensorSource<'a> for Reader<'a> {
+    #[inline]
+    fn mat(&mut self, _: TensorName, rows: usize, cols: usize) -> Mat<'a> {
+        let e = self.next();
+        let n = rows * cols;
+        let data = match self.weights {
+            DType::F32 => MatData::F32(self.slice(e.offset, n)),
+            DType::F16 => MatData::F16(self.slice(e.offset, n)),
+            DType::I8 => MatData::I8 {
+                q: self.slice(e.offset, n),
+                scales: self.slice(e.scale_offset, rows),
+            },
+        };
+        Mat { rows, cols, data }
+    }
+
+    #[inline]
+    fn vector(&mut self, _: TensorName, len: usize) -> &'a [f32] {
+        let e = self.next();
+        self.slice(e.offset, len)
+    }
 }
 
 impl<'a> Model<'a> {
@@ -290,10 +218,11 @@ impl<'a> Model<'a> {
     /// blob's declared length (e.g. flash padding) are ignored.
     pub fn from_bytes(blob: &'a [u8]) -> Result<Model<'a>, Error> {
         const HLEN: usize = core::mem::size_of::<Header>();
+        let given = blob.len().min(u32::MAX as usize) as u32;
         if blob.len() < HLEN {
             return Err(Error::Truncated {
                 needed: HLEN as u32,
-                given: blob.len() as u32,
+                given,
             });
         }
         if blob.as_ptr() as usize % BLOB_ALIGN != 0 {
@@ -301,7 +230,8 @@ impl<'a> Model<'a> {
                 required: BLOB_ALIGN as u32,
             });
         }
-        let h: Header = read_pod(blob, 0)?;
+        let h: &'a Header =
+            bytemuck::try_from_bytes(&blob[..HLEN]).map_err(|_| malformed("header"))?;
         if h.magic != MAGIC {
             return Err(Error::BadMagic);
         }
@@ -318,19 +248,14 @@ impl<'a> Model<'a> {
         if total > blob.len() {
             return Err(Error::Truncated {
                 needed: h.total_len,
-                given: blob.len().min(u32::MAX as usize) as u32,
+                given,
             });
         }
         if total < HLEN + 4 {
             return Err(malformed("total_len"));
         }
-        let body = &blob[..total - 4];
-        let stored = u32::from_le_bytes([
-            blob[total - 4],
-            blob[total - 3],
-            blob[total - 2],
-            blob[total - 1],
-        ]);
+        let (body, crc) = blob[..total].split_at(total - 4);
+        let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
         let computed = crc32(body);
         if stored != computed {
             return Err(Error::BadChecksum { stored, computed });
@@ -338,261 +263,137 @@ impl<'a> Model<'a> {
         Self::parse(h, body)
     }
 
-    fn parse(h: Header, body: &'a [u8]) -> Result<Model<'a>, Error> {
+    fn parse(h: &'a Header, body: &'a [u8]) -> Result<Model<'a>, Error> {
         if h.flags & !FLAG_FINAL_NORM != 0 || h.reserved0 != 0 || h.reserved1 != 0 {
             return Err(malformed("header flags"));
         }
         let weights = DType::from_u8(h.weight_type).ok_or(malformed("weight_type"))?;
         let kv = DType::from_u8(h.kv_type).ok_or(malformed("kv_type"))?;
-        check_dim(h.input_dim, "input_dim")?;
-        let d_model = check_dim(h.d_model, "d_model")?;
-        check_dim(h.output_dim, "output_dim")?;
+        let input = InputCode::from_u8(h.input_kind).ok_or(malformed("input_kind"))?;
+        dim(h.input_dim, "input_dim")?;
+        dim(h.d_model, "d_model")?;
+        dim(h.output_dim, "output_dim")?;
         if !(h.norm_eps.is_finite() && h.norm_eps >= 0.0) {
             return Err(malformed("norm_eps"));
         }
-        let n_blocks = h.n_blocks as usize;
-        if n_blocks > MAX_BLOCKS {
+        if h.n_blocks as usize > MAX_BLOCKS {
             return Err(Error::CapacityExceeded {
                 what: "blocks",
                 count: h.n_blocks,
                 capacity: MAX_BLOCKS as u32,
             });
         }
-        let n_tensors = h.n_tensors as usize;
-        let table_end = |off: u32, n: usize| (off as usize).checked_add(n * 32);
-        let blocks_off = h.blocks_off as usize;
-        let tensors_off = h.tensors_off as usize;
         let data_off = h.data_off as usize;
-        let ok_table = |off: usize, n: usize| {
-            off >= core::mem::size_of::<Header>()
-                && off % 4 == 0
-                && table_end(off as u32, n).is_some_and(|e| e <= data_off)
-        };
-        if n_tensors > body.len() / 32
-            || !ok_table(blocks_off, n_blocks)
-            || !ok_table(tensors_off, n_tensors)
-        {
-            return Err(malformed("table offsets"));
-        }
         if data_off % DATA_ALIGN != 0 || data_off > body.len() {
             return Err(malformed("data_off"));
         }
-
-        // The block table, with shapes checked against the running width.
-        let mut entries: heapless::Vec<BlockEntry, MAX_BLOCKS> = heapless::Vec::new();
-        let mut width = d_model;
-        for i in 0..n_blocks {
-            let b: BlockEntry = read_pod(body, blocks_off + i * 32)?;
-            if b.reserved != 0 || b.in_width as usize != width {
-                return Err(malformed("block in_width"));
+        // Both tables lie between the header and the data.
+        let tables = body.get(..data_off).ok_or(malformed("data_off"))?;
+        for off in [h.blocks_off, h.tensors_off] {
+            if (off as usize) < core::mem::size_of::<Header>() {
+                return Err(malformed("table offsets"));
             }
-            let hidden = check_dim(b.hidden, "block hidden")?;
-            match b.kind {
-                BLOCK_LSTM | BLOCK_GRU => {
-                    if b.num_layers == 0
-                        || b.heads != 0
-                        || b.window != 0
-                        || b.ffn_dim != 0
-                        || b.activation != 0
-                    {
-                        return Err(malformed("recurrent block fields"));
-                    }
-                    if b.flags & !(BLOCK_FLAG_NORM | BLOCK_FLAG_RESIDUAL) != 0 {
-                        return Err(malformed("block flags"));
-                    }
-                    if b.flags & BLOCK_FLAG_RESIDUAL != 0 && hidden != width {
-                        return Err(malformed("residual block hidden"));
-                    }
-                    width = hidden;
-                }
-                BLOCK_ATTENTION => {
-                    if b.num_layers != 1 || b.flags != 0 || hidden != width {
-                        return Err(malformed("attention block fields"));
-                    }
-                    if b.heads == 0 || width % b.heads as usize != 0 {
-                        return Err(malformed("attention heads"));
-                    }
-                    if b.window == 0 {
-                        return Err(malformed("attention window"));
-                    }
-                    if b.ffn_dim as usize > MAX_DIM {
-                        return Err(malformed("ffn_dim"));
-                    }
-                    Activation::from_u8(b.activation).ok_or(malformed("activation"))?;
-                }
-                _ => return Err(malformed("block kind")),
-            }
-            // Cannot fail: n_blocks ≤ MAX_BLOCKS was checked.
-            let _ = entries.push(b);
         }
-        let layout = Layout::compute(&h, &entries)?;
-        if layout.bytes() != h.state_bytes as usize {
-            return Err(malformed("state_bytes"));
-        }
+        let blocks: &'a [BlockEntry] = table(tables, h.blocks_off, h.n_blocks, "table offsets")?;
+        let tensors: &'a [TensorEntry] =
+            table(tables, h.tensors_off, h.n_tensors, "table offsets")?;
 
         let mut model = Model {
             header: h,
+            blocks,
+            tensors,
             body,
-            entries,
-            layout,
-            kv,
-            weights,
+            layout: Layout {
+                state_words: 0,
+                scratch: Default::default(),
+                total_words: 0,
+            },
             params: 0,
+            weights,
+            kv,
+            input,
         };
-        // Every tensor, in canonical order, through the same functions a step uses.
-        let mut t = model.tensors();
-        model.input(&mut t)?;
+        let dims = model.dims();
+
+        // Every block against the running width, then every tensor against the plan, through
+        // the same plan functions a step reads by.
+        let mut v = Validator {
+            tensors,
+            body,
+            data_off,
+            weights,
+            cursor: 0,
+            params: 0,
+            err: None,
+        };
+        schema::input(&dims, &mut v);
+        let mut width = dims.d_model;
         let mut layers = 0usize;
-        for b in &model.entries {
-            if b.first_tensor as usize != t.cursor {
+        for (i, e) in blocks.iter().enumerate() {
+            let spec = BlockSpec::decode(e, width)?;
+            layers += spec.rnn_layers();
+            if layers > MAX_RNN_LAYERS {
+                return Err(Error::CapacityExceeded {
+                    what: "recurrent layers",
+                    count: layers as u32,
+                    capacity: MAX_RNN_LAYERS as u32,
+                });
+            }
+            if e.first_tensor as usize != v.cursor {
                 return Err(malformed("block first_tensor"));
             }
-            if let Block::Rnn(r) = model.block(b, &mut t)? {
-                for k in 0..r.num_layers {
-                    layers += 1;
-                    if layers > MAX_RNN_LAYERS {
-                        return Err(Error::CapacityExceeded {
-                            what: "recurrent layers",
-                            count: layers as u32,
-                            capacity: MAX_RNN_LAYERS as u32,
-                        });
-                    }
-                    Model::rnn_layer(&r, k, &mut t)?;
-                }
+            spec.plan(i, &mut v);
+            if let Some(err) = v.err {
+                return Err(err);
             }
+            width = spec.out_width();
         }
-        model.tail(&mut t)?;
-        if t.cursor != n_tensors {
+        schema::tail(&dims, width, &mut v);
+        if let Some(err) = v.err {
+            return Err(err);
+        }
+        if v.cursor != tensors.len() {
             return Err(malformed("tensor count"));
         }
-        model.params = t.params;
+
+        model.layout = Layout::compute(&dims, model.blocks(), weights, kv)?;
+        if model.layout.bytes() != h.state_bytes as usize {
+            return Err(malformed("state_bytes"));
+        }
+        model.params = u32::try_from(v.params).map_err(|_| malformed("tensor count"))?;
         Ok(model)
     }
 
-    /// A reader at the first tensor.
-    pub(crate) fn tensors(&self) -> Tensors<'a> {
-        Tensors {
+    /// The model-level dimensions the tensor plan depends on.
+    pub fn dims(&self) -> ModelDims {
+        ModelDims {
+            input: self.input_kind(),
+            d_model: self.d_model(),
+            output_dim: self.output_dim(),
+            final_norm: self.has_final_norm(),
+        }
+    }
+
+    /// A reader at the first tensor (for the step).
+    pub(crate) fn reader(&self) -> Reader<'a> {
+        Reader {
+            tensors: self.tensors,
             body: self.body,
-            table: self.header.tensors_off as usize,
-            count: self.header.n_tensors as usize,
-            data_off: self.header.data_off as usize,
-            cursor: 0,
             weights: self.weights,
-            params: 0,
+            cursor: 0,
         }
     }
 
-    /// The input layer's views (reads 1 or 2 tensors).
-    pub(crate) fn input(&self, t: &mut Tensors<'a>) -> Result<Input<'a>, Error> {
-        let (dim, d) = (self.header.input_dim as usize, self.header.d_model as usize);
-        match self.header.input_kind {
-            INPUT_TOKENS => Ok(Input::Tokens {
-                embed: t.mat(dim, d, "embed.weight")?,
-            }),
-            INPUT_FRAMES => Ok(Input::Frames {
-                w: t.mat(d, dim, "input.weight")?,
-                b: t.vector(d, "input.bias")?,
-            }),
-            _ => Err(malformed("input_kind")),
-        }
-    }
-
-    /// A block's views. For a recurrent block this reads only its norm: the layers follow, one
-    /// [`Model::rnn_layer`] each.
-    pub(crate) fn block(&self, b: &BlockEntry, t: &mut Tensors<'a>) -> Result<Block<'a>, Error> {
-        let w = b.in_width as usize;
-        let hid = b.hidden as usize;
-        Ok(match b.kind {
-            BLOCK_LSTM | BLOCK_GRU => Block::Rnn(RnnBlock {
-                cell: if b.kind == BLOCK_LSTM {
-                    Cell::Lstm
-                } else {
-                    Cell::Gru
-                },
-                norm: if b.flags & BLOCK_FLAG_NORM != 0 {
-                    Some(t.norm(w)?)
-                } else {
-                    None
-                },
-                residual: b.flags & BLOCK_FLAG_RESIDUAL != 0,
-                in_width: w,
-                hidden: hid,
-                num_layers: b.num_layers as usize,
-            }),
-            _ => {
-                let norm1 = t.norm(w)?;
-                let in_proj = t.mat(3 * w, w, "in_proj_weight")?;
-                let in_bias = t.vector(3 * w, "in_proj_bias")?;
-                let out_proj = t.mat(w, w, "out_proj.weight")?;
-                let out_bias = t.vector(w, "out_proj.bias")?;
-                let f = b.ffn_dim as usize;
-                let ffn = if f > 0 {
-                    Some(Ffn {
-                        norm2: t.norm(w)?,
-                        w1: t.mat(f, w, "ffn.0.weight")?,
-                        b1: t.vector(f, "ffn.0.bias")?,
-                        w2: t.mat(w, f, "ffn.2.weight")?,
-                        b2: t.vector(w, "ffn.2.bias")?,
-                        act: Activation::from_u8(b.activation).ok_or(malformed("activation"))?,
-                    })
-                } else {
-                    None
-                };
-                Block::Attn(AttnBlock {
-                    norm1,
-                    in_proj,
-                    in_bias,
-                    out_proj,
-                    out_bias,
-                    ffn,
-                    width: w,
-                    heads: b.heads as usize,
-                    window: b.window as usize,
-                })
-            }
+    /// The blocks, in order.
+    pub fn blocks(&self) -> impl Iterator<Item = BlockSpec> + Clone + 'a {
+        let blocks = self.blocks;
+        let mut width = self.d_model();
+        blocks.iter().filter_map(move |e| {
+            // Validated in `parse`, so every entry decodes.
+            let spec = BlockSpec::decode(e, width).ok()?;
+            width = spec.out_width();
+            Some(spec)
         })
-    }
-
-    /// Layer `k` of a recurrent block (reads 4 tensors).
-    pub(crate) fn rnn_layer(
-        r: &RnnBlock<'_>,
-        k: usize,
-        t: &mut Tensors<'a>,
-    ) -> Result<RnnLayer<'a>, Error> {
-        let g = r.cell.gates() * r.hidden;
-        let in_k = if k == 0 { r.in_width } else { r.hidden };
-        Ok(RnnLayer {
-            w_ih: t.mat(g, in_k, "weight_ih")?,
-            w_hh: t.mat(g, r.hidden, "weight_hh")?,
-            b_ih: t.vector(g, "bias_ih")?,
-            b_hh: t.vector(g, "bias_hh")?,
-        })
-    }
-
-    /// Width after the last block.
-    pub(crate) fn final_width(&self) -> usize {
-        self.entries
-            .last()
-            .map_or(self.header.d_model, |b| b.hidden) as usize
-    }
-
-    /// Final norm (`[W]`, if any), head (`[output_dim, W]`) and head bias (`[output_dim]`).
-    pub(crate) fn tail(
-        &self,
-        t: &mut Tensors<'a>,
-    ) -> Result<(Option<Norm<'a>>, Mat<'a>, &'a [f32]), Error> {
-        let width = self.final_width();
-        let out = self.header.output_dim as usize;
-        let norm = if self.header.flags & FLAG_FINAL_NORM != 0 {
-            Some(t.norm(width)?)
-        } else {
-            None
-        };
-        Ok((
-            norm,
-            t.mat(out, width, "head.weight")?,
-            t.vector(out, "head.bias")?,
-        ))
     }
 
     /// Bytes of state arena a [`crate::Session`] needs (from a 4-byte aligned address; an
@@ -603,12 +404,7 @@ impl<'a> Model<'a> {
 
     /// What the model consumes at each step.
     pub fn input_kind(&self) -> InputKind {
-        let n = self.header.input_dim as usize;
-        if self.header.input_kind == INPUT_TOKENS {
-            InputKind::Tokens { vocab: n }
-        } else {
-            InputKind::Frames { dim: n }
-        }
+        InputKind::new(self.input, self.header.input_dim as usize)
     }
 
     /// Logits per step.
@@ -628,13 +424,12 @@ impl<'a> Model<'a> {
 
     /// Number of weights (matrix elements, biases and norm parameters).
     pub fn param_count(&self) -> usize {
-        self.params
+        self.params as usize
     }
 
     /// Storage type of the weight matrices.
     pub fn weight_type(&self) -> DType {
-        // Validated in `parse`.
-        DType::from_u8(self.header.weight_type).unwrap_or(DType::F32)
+        self.weights
     }
 
     /// Storage type of the attention KV cache.
@@ -650,30 +445,5 @@ impl<'a> Model<'a> {
     /// Whether a final LayerNorm precedes the head.
     pub fn has_final_norm(&self) -> bool {
         self.header.flags & FLAG_FINAL_NORM != 0
-    }
-
-    /// The blocks, in order.
-    pub fn blocks(&self) -> impl Iterator<Item = BlockInfo> + '_ {
-        self.entries.iter().map(|b| match b.kind {
-            BLOCK_LSTM | BLOCK_GRU => BlockInfo::Recurrent {
-                cell: if b.kind == BLOCK_LSTM {
-                    Cell::Lstm
-                } else {
-                    Cell::Gru
-                },
-                num_layers: b.num_layers as usize,
-                in_width: b.in_width as usize,
-                hidden: b.hidden as usize,
-                norm: b.flags & BLOCK_FLAG_NORM != 0,
-                residual: b.flags & BLOCK_FLAG_RESIDUAL != 0,
-            },
-            _ => BlockInfo::Attention {
-                width: b.in_width as usize,
-                heads: b.heads as usize,
-                window: b.window as usize,
-                ffn_dim: b.ffn_dim as usize,
-                activation: Activation::from_u8(b.activation).unwrap_or(Activation::Gelu),
-            },
-        })
     }
 }

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use runnel::DType::{self, F16, F32, I8};
-use runnel::{BlockInfo, Model, Session};
+use runnel::{BlockSpec, Model, Session};
 use runnel_converter::text;
 use runnel_tests::*;
 
@@ -48,7 +48,7 @@ fn measure(model: &[u8], ids: &[u32], w: DType, kv: DType) -> Measured {
     let window = m
         .blocks()
         .filter_map(|b| match b {
-            BlockInfo::Attention { window, .. } => Some(window),
+            BlockSpec::Attention(a) => Some(a.window),
             _ => None,
         })
         .max()

@@ -1,7 +1,7 @@
 //! Every fixture through convert → Model → Session, step by step, against PyTorch's outputs.
 
 use runnel::DType::{self, F16, F32, I8};
-use runnel::{BlockInfo, Model, Session};
+use runnel::{BlockSpec, Model, Session};
 use runnel_converter::stream;
 use runnel_tests::*;
 
@@ -81,7 +81,7 @@ fn streams_longer_than_four_windows_are_covered() {
         let max_window = m
             .blocks()
             .filter_map(|b| match b {
-                BlockInfo::Attention { window, .. } => Some(window),
+                BlockSpec::Attention(a) => Some(a.window),
                 _ => None,
             })
             .max();

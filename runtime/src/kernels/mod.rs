@@ -6,6 +6,8 @@ pub mod reference;
 
 use half::f16;
 
+pub use crate::schema::Activation;
+
 /// Weight-matrix storage, borrowed from the blob. Shapes are in [`Mat`].
 #[derive(Debug, Clone, Copy)]
 pub enum MatData<'a> {
@@ -269,40 +271,7 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + libm::expf(-x))
 }
 
-/// Feed-forward activation of an attention block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Activation {
-    /// Exact erf GELU (`nn.GELU()`).
-    Gelu,
-    /// `nn.GELU(approximate="tanh")`.
-    GeluTanh,
-    /// `nn.ReLU()`.
-    Relu,
-    /// `nn.SiLU()`.
-    Silu,
-}
-
 impl Activation {
-    /// Decodes the on-disk code.
-    pub fn from_u8(v: u8) -> Option<Self> {
-        match v {
-            0 => Some(Activation::Gelu),
-            1 => Some(Activation::GeluTanh),
-            2 => Some(Activation::Relu),
-            3 => Some(Activation::Silu),
-            _ => None,
-        }
-    }
-    /// Name as in the model contract.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Activation::Gelu => "gelu",
-            Activation::GeluTanh => "gelu_tanh",
-            Activation::Relu => "relu",
-            Activation::Silu => "silu",
-        }
-    }
     /// Applies the activation in place.
     pub fn apply(self, x: &mut [f32]) {
         match self {

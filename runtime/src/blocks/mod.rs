@@ -1,0 +1,190 @@
+//! Block kinds. Each kind is one file that owns everything about it: its spec (decoded from and
+//! encoded to a [`BlockEntry`], with its validation), its part of the tensor plan, its state and
+//! scratch sizes, and its step. This file only dispatches between them.
+//!
+//! Adding a kind: a code in [`crate::schema::BlockKind`], a file here with the same five pieces
+//! as `recurrent.rs`, one arm in each `match` below, and the converter's config keys in
+//! `converter/src/blocks/`.
+
+pub mod attention;
+pub mod recurrent;
+
+use core::fmt;
+
+use crate::error::Error;
+use crate::format::BlockEntry;
+use crate::schema::{BlockKind, DType, TensorSource};
+
+pub use attention::AttentionSpec;
+pub use recurrent::{Cell, RecurrentSpec};
+
+/// One block of a model, decoded and validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BlockSpec {
+    /// LSTM or GRU layers.
+    Recurrent(RecurrentSpec),
+    /// Causal sliding-window attention.
+    Attention(AttentionSpec),
+}
+
+/// Largest scratch vectors a block uses during its step (elements; see [`crate::layout`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScratchNeed {
+    /// Activation vectors `x` and `u`.
+    pub width: usize,
+    /// Gate / q|k|v / FFN hidden vector `g`.
+    pub g: usize,
+    /// Second gate vector / concatenated heads `g2`.
+    pub g2: usize,
+    /// Attention probabilities `p`.
+    pub p: usize,
+    /// int8-quantized matrix input (bytes; used with int8 weights only).
+    pub q: usize,
+}
+
+impl ScratchNeed {
+    /// The element-wise maximum.
+    pub fn max(self, o: ScratchNeed) -> ScratchNeed {
+        ScratchNeed {
+            width: self.width.max(o.width),
+            g: self.g.max(o.g),
+            g2: self.g2.max(o.g2),
+            p: self.p.max(o.p),
+            q: self.q.max(o.q),
+        }
+    }
+}
+
+/// Scratch vectors carved out of the arena for one step (sizes from [`ScratchNeed`] maxima).
+pub(crate) struct Scratch<'s> {
+    pub x: &'s mut [f32],  // [width] residual stream
+    pub u: &'s mut [f32],  // [width] normalised / temporary input
+    pub g: &'s mut [f32],  // [g]
+    pub g2: &'s mut [f32], // [g2]
+    pub p: &'s mut [f32],  // [p]
+    pub q8: &'s mut [i8],  // [q rounded up to words]
+}
+
+/// What every block's step needs besides its weights and state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StepCtx {
+    /// LayerNorm epsilon.
+    pub eps: f32,
+    /// KV cache storage type.
+    pub kv: DType,
+}
+
+impl fmt::Display for BlockSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlockSpec::Recurrent(r) => r.fmt(f),
+            BlockSpec::Attention(a) => a.fmt(f),
+        }
+    }
+}
+
+impl BlockSpec {
+    /// Decodes and validates a block-table entry whose input width must be `width` (the running
+    /// width). Every field of the entry is checked; the result's [`Self::out_width`] is the next
+    /// block's input width.
+    pub fn decode(e: &BlockEntry, width: usize) -> Result<BlockSpec, Error> {
+        if e.reserved != 0 || e.in_width as usize != width {
+            return Err(Error::Malformed {
+                what: "block in_width",
+            });
+        }
+        match BlockKind::from_u8(e.kind) {
+            Some(BlockKind::Lstm) => RecurrentSpec::decode(e, Cell::Lstm).map(Self::Recurrent),
+            Some(BlockKind::Gru) => RecurrentSpec::decode(e, Cell::Gru).map(Self::Recurrent),
+            Some(BlockKind::Attention) => AttentionSpec::decode(e).map(Self::Attention),
+            None => Err(Error::Malformed { what: "block kind" }),
+        }
+    }
+
+    /// The block-table entry of this block, whose tensors start at `first_tensor`.
+    pub fn encode(&self, first_tensor: u32) -> BlockEntry {
+        let mut e = match self {
+            BlockSpec::Recurrent(r) => r.encode(),
+            BlockSpec::Attention(a) => a.encode(),
+        };
+        e.first_tensor = first_tensor;
+        e
+    }
+
+    /// The block's kind.
+    pub fn kind(&self) -> BlockKind {
+        match self {
+            BlockSpec::Recurrent(r) => r.cell.kind(),
+            BlockSpec::Attention(_) => BlockKind::Attention,
+        }
+    }
+
+    /// Width of the block's input.
+    pub fn in_width(&self) -> usize {
+        match self {
+            BlockSpec::Recurrent(r) => r.in_width,
+            BlockSpec::Attention(a) => a.width,
+        }
+    }
+
+    /// Width of the block's output.
+    pub fn out_width(&self) -> usize {
+        match self {
+            BlockSpec::Recurrent(r) => r.hidden,
+            BlockSpec::Attention(a) => a.width,
+        }
+    }
+
+    /// Stacked recurrent layers (0 for other kinds), counted against
+    /// [`crate::limits::MAX_RNN_LAYERS`].
+    pub fn rnn_layers(&self) -> usize {
+        match self {
+            BlockSpec::Recurrent(r) => r.num_layers,
+            BlockSpec::Attention(_) => 0,
+        }
+    }
+
+    /// Reads the block's tensors in plan order (block `index` of the model).
+    pub fn plan<'a>(&self, index: usize, t: &mut impl TensorSource<'a>) {
+        match self {
+            BlockSpec::Recurrent(r) => r.plan(index, t),
+            BlockSpec::Attention(a) => {
+                a.weights(index, t);
+            }
+        }
+    }
+
+    /// Words of persistent state (`None` if the size overflows `usize`).
+    pub fn state_words(&self, kv: DType) -> Option<usize> {
+        match self {
+            BlockSpec::Recurrent(r) => r.state_words(),
+            BlockSpec::Attention(a) => a.kv_geometry(kv).map(|g| g.total),
+        }
+    }
+
+    /// Scratch the block's step uses.
+    pub fn scratch(&self) -> ScratchNeed {
+        match self {
+            BlockSpec::Recurrent(r) => r.scratch(),
+            BlockSpec::Attention(a) => a.scratch(),
+        }
+    }
+
+    /// One step of block `index` on `s.x[..in_width]` (leaving its output in
+    /// `s.x[..out_width]`), reading its weights from `t` and its state from `st`
+    /// (`[state_words]`).
+    pub(crate) fn step<'a>(
+        &self,
+        index: usize,
+        t: &mut impl TensorSource<'a>,
+        st: &mut [f32],
+        s: &mut Scratch<'_>,
+        ctx: StepCtx,
+    ) {
+        match self {
+            BlockSpec::Recurrent(r) => r.step(index, t, st, s, ctx),
+            BlockSpec::Attention(a) => a.step(&a.weights(index, t), st, s, ctx),
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The recurrent block kinds, `lstm` and `gru`: an optional pre-norm, `num_layers` stacked
+//! `nn.LSTM` / `nn.GRU` layers, and an optional residual connection.
+//!
+//! Tensors (G = 4 for LSTM, 3 for GRU; W = input width, H = hidden):
+//! `norm.weight`, `norm.bias [W]` (if norm); per layer K: `{cell}.weight_ih_lK [G·H, in_K]`,
+//! `{cell}.weight_hh_lK [G·H, H]`, `{cell}.bias_ih_lK [G·H]`, `{cell}.bias_hh_lK [G·H]`
+//! (`in_0` = W, `in_K` = H after).
+//!
+//! State per layer: `h [H]`, and `c [H]` for LSTM.
+
+use core::fmt;
+
+use crate::blocks::{Scratch, ScratchNeed, StepCtx};
+use crate::error::Error;
+use crate::format::BlockEntry;
+use crate::kernels::{layer_norm, matvec, sigmoid, Mat};
+use crate::schema::{dim, BlockKind, Norm, TensorName, TensorSource};
+
+/// [`BlockEntry::flags`] bit: pre-norm.
+pub const FLAG_NORM: u8 = 1;
+/// [`BlockEntry::flags`] bit: residual connection.
+pub const FLAG_RESIDUAL: u8 = 2;
+
+/// Recurrent cell type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Cell {
+    /// `nn.LSTM` (gates i, f, g, o).
+    Lstm,
+    /// `nn.GRU` (gates r, z, n).
+    Gru,
+}
+
+impl Cell {
+    /// Gate rows per hidden unit: 4 for LSTM, 3 for GRU.
+    pub const fn gates(self) -> usize {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+
+    /// The block kind (and its code).
+    pub const fn kind(self) -> BlockKind {
+        match self {
+            Cell::Lstm => BlockKind::Lstm,
+            Cell::Gru => BlockKind::Gru,
+        }
+    }
+
+    /// Name in the config and in tensor names (`lstm`, `gru`).
+    pub const fn name(self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// State words per hidden unit and layer: `h` and `c` for LSTM, `h` for GRU.
+    const fn state_per_unit(self) -> usize {
+        match self {
+            Cell::Lstm => 2,
+            Cell::Gru => 1,
+        }
+    }
+}
+
+/// An LSTM or GRU block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RecurrentSpec {
+    /// Cell type.
+    pub cell: Cell,
+    /// Stacked layers (≥ 1).
+    pub num_layers: usize,
+    /// Input width.
+    pub in_width: usize,
+    /// Hidden (= output) width.
+    pub hidden: usize,
+    /// Pre-norm.
+    pub norm: bool,
+    /// Residual connection (then `hidden == in_width`).
+    pub residual: bool,
+}
+
+impl fmt::Display for RecurrentSpec {
+    /// `lstm x2 96 -> 96, norm, residual`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<4} x{} {} -> {}{}{}",
+            self.cell.name(),
+            self.num_layers,
+            self.in_width,
+            self.hidden,
+            if self.norm { ", norm" } else { "" },
+            if self.residual { ", residual" } else { "" }
+        )
+    }
+}
+
+/// One stacked layer's weights.
+#[derive(Debug, Clone, Copy)]
+struct Layer<'a> {
+    w_ih: Mat<'a>,   // [G*H, in_K]
+    w_hh: Mat<'a>,   // [G*H, H]
+    b_ih: &'a [f32], // [G*H]
+    b_hh: &'a [f32], // [G*H]
+}
+
+impl RecurrentSpec {
+    /// Decodes and validates the kind-specific fields of an entry (`in_width` already checked).
+    pub(crate) fn decode(e: &BlockEntry, cell: Cell) -> Result<Self, Error> {
+        let hidden = dim(e.hidden, "block hidden")?;
+        let num_layers = dim(e.num_layers, "recurrent block fields")?;
+        if e.heads != 0 || e.window != 0 || e.ffn_dim != 0 || e.activation != 0 {
+            return Err(Error::Malformed {
+                what: "recurrent block fields",
+            });
+        }
+        if e.flags & !(FLAG_NORM | FLAG_RESIDUAL) != 0 {
+            return Err(Error::Malformed {
+                what: "block flags",
+            });
+        }
+        let spec = RecurrentSpec {
+            cell,
+            num_layers,
+            in_width: e.in_width as usize,
+            hidden,
+            norm: e.flags & FLAG_NORM != 0,
+            residual: e.flags & FLAG_RESIDUAL != 0,
+        };
+        if spec.residual && hidden != spec.in_width {
+            return Err(Error::Malformed {
+                what: "residual block hidden",
+            });
+        }
+        Ok(spec)
+    }
+
+    /// The block-table entry (without `first_tensor`).
+    pub(crate) fn encode(&self) -> BlockEntry {
+        BlockEntry {
+            kind: self.cell.kind().code(),
+            flags: (if self.norm { FLAG_NORM } else { 0 })
+                | (if self.residual { FLAG_RESIDUAL } else { 0 }),
+            activation: 0,
+            reserved: 0,
+            num_layers: self.num_layers as u32,
+            in_width: self.in_width as u32,
+            hidden: self.hidden as u32,
+            heads: 0,
+            window: 0,
+            ffn_dim: 0,
+            first_tensor: 0,
+        }
+    }
+
+    fn norm<'a>(&self, index: usize, t: &mut impl TensorSource<'a>) -> Option<Norm<'a>> {
+        self.norm
+            .then(|| Norm::read(t, Some(index), "norm", self.in_width))
+    }
+
+    /// Layer `k`'s tensors (read in order after the norm and layers `0..k`).
+    fn layer<'a>(&self, index: usize, k: usize, t: &mut impl TensorSource<'a>) -> Layer<'a> {
+        let g = self.cell.gates() * self.hidden;
+        let in_k = if k == 0 { self.in_width } else { self.hidden };
+        let name = |param| TensorName {
+            block: Some(index),
+            module: self.cell.name(),
+            param,
+            layer: Some(k),
+        };
+        Layer {
+            w_ih: t.mat(name("weight_ih_l"), g, in_k),
+            w_hh: t.mat(name("weight_hh_l"), g, self.hidden),
+            b_ih: t.vector(name("bias_ih_l"), g),
+            b_hh: t.vector(name("bias_hh_l"), g),
+        }
+    }
+
+    /// Every tensor of the block, in order.
+    pub(crate) fn plan<'a>(&self, index: usize, t: &mut impl TensorSource<'a>) {
+        self.norm(index, t);
+        for k in 0..self.num_layers {
+            self.layer(index, k, t);
+        }
+    }
+
+    /// `num_layers × H` words (`× 2` for LSTM).
+    pub(crate) fn state_words(&self) -> Option<usize> {
+        self.num_layers
+            .checked_mul(self.hidden.checked_mul(self.cell.state_per_unit())?)
+    }
+
+    pub(crate) fn scratch(&self) -> ScratchNeed {
+        let gates = self.cell.gates() * self.hidden;
+        let width = self.in_width.max(self.hidden);
+        ScratchNeed {
+            width,
+            g: gates,
+            g2: gates,
+            p: 0,
+            q: width,
+        }
+    }
+
+    /// One step: `s.x[..in_width]` → `s.x[..hidden]`.
+    pub(crate) fn step<'a>(
+        &self,
+        index: usize,
+        t: &mut impl TensorSource<'a>,
+        st: &mut [f32],
+        s: &mut Scratch<'_>,
+        ctx: StepCtx,
+    ) {
+        let w = self.in_width;
+        let hid = self.hidden;
+        let per = self.cell.state_per_unit() * hid;
+        let gn = self.cell.gates() * hid;
+        match self.norm(index, t) {
+            Some(n) => layer_norm(&s.x[..w], n.w, n.b, ctx.eps, &mut s.u[..w]),
+            None => s.u[..w].copy_from_slice(&s.x[..w]),
+        }
+        for k in 0..self.num_layers {
+            let l = self.layer(index, k, t);
+            let in_len = if k == 0 {
+                w
+            } else {
+                // The layer below's new h is this layer's input.
+                s.u[..hid].copy_from_slice(&st[(k - 1) * per..(k - 1) * per + hid]);
+                hid
+            };
+            let (h, c) = st[k * per..(k + 1) * per].split_at_mut(hid);
+            let gi = &mut s.g[..gn];
+            let gh = &mut s.g2[..gn];
+            matvec(&l.w_ih, &s.u[..in_len], l.b_ih, gi, s.q8);
+            matvec(&l.w_hh, h, l.b_hh, gh, s.q8);
+            match self.cell {
+                Cell::Lstm => {
+                    for j in 0..hid {
+                        let i = sigmoid(gi[j] + gh[j]);
+                        let f = sigmoid(gi[hid + j] + gh[hid + j]);
+                        let g = libm::tanhf(gi[2 * hid + j] + gh[2 * hid + j]);
+                        let o = sigmoid(gi[3 * hid + j] + gh[3 * hid + j]);
+                        let cn = f * c[j] + i * g;
+                        c[j] = cn;
+                        h[j] = o * libm::tanhf(cn);
+                    }
+                }
+                Cell::Gru => {
+                    for j in 0..hid {
+                        let r = sigmoid(gi[j] + gh[j]);
+                        let z = sigmoid(gi[hid + j] + gh[hid + j]);
+                        let n = libm::tanhf(gi[2 * hid + j] + r * gh[2 * hid + j]);
+                        h[j] = (1.0 - z) * n + z * h[j];
+                    }
+                }
+            }
+        }
+        let top = self.num_layers.saturating_sub(1) * per;
+        let h = &st[top..top + hid];
+        if self.residual {
+            for (x, &v) in s.x[..hid].iter_mut().zip(h) {
+                *x += v;
+            }
+        } else {
+            s.x[..hid].copy_from_slice(h);
+        }
+    }
+}

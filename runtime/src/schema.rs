@@ -1,0 +1,431 @@
+//! The model schema, written once: every code the blob stores and every name the contract and
+//! the command line use, and the tensor plan — which tensors a model has, in which order, with
+//! which shapes and names. The runtime validates and reads a blob by this plan, and the converter
+//! writes the blob from it; nothing about the schema is spelled out a second time.
+//!
+//! A block kind's own part of the plan lives with the kind, in [`crate::blocks`].
+
+use core::fmt;
+
+use crate::blocks::BlockSpec;
+use crate::error::Error;
+use crate::kernels::{Mat, MatData};
+use crate::limits::MAX_DIM;
+
+/// A stored dimension: `1..=MAX_DIM`, else `Malformed { what }`.
+pub(crate) fn dim(v: u32, what: &'static str) -> Result<usize, Error> {
+    if v == 0 || v as usize > MAX_DIM {
+        return Err(Error::Malformed { what });
+    }
+    Ok(v as usize)
+}
+
+/// Declares a field enum stored as a `u8` code and named in the contract, with its code and name
+/// tables in one place.
+macro_rules! coded_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $code:literal, $str:literal; )* }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        #[repr(u8)]
+        pub enum $name { $( $(#[$vmeta])* $variant = $code, )* }
+
+        impl $name {
+            /// Every value, in code order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            /// Decodes the on-disk code.
+            pub const fn from_u8(v: u8) -> Option<Self> {
+                match v {
+                    $( $code => Some($name::$variant), )*
+                    _ => None,
+                }
+            }
+
+            /// The on-disk code.
+            pub const fn code(self) -> u8 {
+                self as u8
+            }
+
+            /// The name in the model contract and on the command line.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( $name::$variant => $str, )*
+                }
+            }
+
+            /// Parses [`Self::name`].
+            pub fn from_name(s: &str) -> Option<Self> {
+                match s {
+                    $( $str => Some($name::$variant), )*
+                    _ => None,
+                }
+            }
+
+            /// The names, comma-separated, for messages (`"a, b or c"`).
+            pub fn names() -> Names {
+                Names(&[$($str),*])
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+/// A list of names that prints as `a, b or c`.
+#[derive(Debug, Clone, Copy)]
+pub struct Names(&'static [&'static str]);
+
+impl fmt::Display for Names {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(if i + 1 == n { " or " } else { ", " })?;
+            }
+            f.write_str(s)?;
+        }
+        Ok(())
+    }
+}
+
+coded_enum! {
+    /// Element type of a stored tensor or of the KV cache.
+    pub enum DType {
+        /// IEEE f32.
+        F32 = 0, "f32";
+        /// IEEE binary16.
+        F16 = 1, "f16";
+        /// Symmetric int8 with one f32 scale per row: `w[r][c] = q[r][c] * scale[r]`.
+        I8 = 2, "int8";
+    }
+}
+
+impl DType {
+    /// Bytes per element.
+    pub const fn size(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F16 => 2,
+            DType::I8 => 1,
+        }
+    }
+}
+
+coded_enum! {
+    /// What a model consumes at each step (`input.kind`).
+    pub enum InputCode {
+        /// Token ids (`"tokens"`).
+        Tokens = 0, "tokens";
+        /// f32 frames (`"frames"`).
+        Frames = 1, "frames";
+    }
+}
+
+coded_enum! {
+    /// The kind of a block (`blocks[i].kind`).
+    pub enum BlockKind {
+        /// `nn.LSTM` layers.
+        Lstm = 1, "lstm";
+        /// `nn.GRU` layers.
+        Gru = 2, "gru";
+        /// Causal multi-head attention over a window, with an optional FFN.
+        Attention = 3, "attention";
+    }
+}
+
+coded_enum! {
+    /// Feed-forward activation of an attention block (`blocks[i].activation`).
+    pub enum Activation {
+        /// Exact erf GELU (`nn.GELU()`).
+        Gelu = 0, "gelu";
+        /// `nn.GELU(approximate="tanh")`.
+        GeluTanh = 1, "gelu_tanh";
+        /// `nn.ReLU()`.
+        Relu = 2, "relu";
+        /// `nn.SiLU()`.
+        Silu = 3, "silu";
+    }
+}
+
+/// What a model consumes at each step, with its width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum InputKind {
+    /// Token ids in `0..vocab`.
+    Tokens {
+        /// Vocabulary size.
+        vocab: usize,
+    },
+    /// Frames of `dim` f32 features.
+    Frames {
+        /// Features per frame.
+        dim: usize,
+    },
+}
+
+impl InputKind {
+    /// The stored code.
+    pub const fn code(self) -> InputCode {
+        match self {
+            InputKind::Tokens { .. } => InputCode::Tokens,
+            InputKind::Frames { .. } => InputCode::Frames,
+        }
+    }
+
+    /// Vocabulary size or frame width.
+    pub const fn dim(self) -> usize {
+        match self {
+            InputKind::Tokens { vocab } => vocab,
+            InputKind::Frames { dim } => dim,
+        }
+    }
+
+    /// From the stored code and width.
+    pub const fn new(code: InputCode, dim: usize) -> Self {
+        match code {
+            InputCode::Tokens => InputKind::Tokens { vocab: dim },
+            InputCode::Frames => InputKind::Frames { dim },
+        }
+    }
+}
+
+/// Whether a tensor is a weight matrix (stored in the model's weight type) or a vector (biases
+/// and norm parameters, always f32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TensorRole {
+    /// `[rows, cols]`, stored as the weight type.
+    Matrix,
+    /// `[cols]` (`rows` = 1), stored as f32.
+    Vector,
+}
+
+/// A tensor's contract name: `[blocks.{block}.]{module}.{param}[{layer}]`, e.g.
+/// `blocks.0.lstm.weight_ih_l1` or `head.bias`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TensorName {
+    /// The block index, for block tensors.
+    pub block: Option<usize>,
+    /// The module path (`lstm`, `attn.out_proj`, `norm_f`, …).
+    pub module: &'static str,
+    /// The parameter (`weight`, `bias`, `weight_ih_l`, …).
+    pub param: &'static str,
+    /// The layer suffix of stacked recurrent layers.
+    pub layer: Option<usize>,
+}
+
+impl TensorName {
+    /// A top-level tensor (`module.param`).
+    pub const fn top(module: &'static str, param: &'static str) -> Self {
+        TensorName {
+            block: None,
+            module,
+            param,
+            layer: None,
+        }
+    }
+}
+
+impl fmt::Display for TensorName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(b) = self.block {
+            write!(f, "blocks.{b}.")?;
+        }
+        write!(f, "{}.{}", self.module, self.param)?;
+        if let Some(k) = self.layer {
+            write!(f, "{k}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One entry of the tensor plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TensorSpec {
+    /// Contract name.
+    pub name: TensorName,
+    /// Matrix or vector.
+    pub role: TensorRole,
+    /// Rows (1 for a vector).
+    pub rows: usize,
+    /// Columns (the length of a vector).
+    pub cols: usize,
+}
+
+/// Hands out the tensors of a plan in order. The plan functions (the model's [`input`],
+/// [`tail`], and each block kind's) call it once per tensor; its three implementations are the
+/// converter's collector (names and shapes), the runtime's validator ([`crate::Model::from_bytes`])
+/// and the runtime's step-time reader, so the order and shapes are written in one place.
+pub trait TensorSource<'a> {
+    /// The next tensor, a matrix `[rows, cols]` in the weight type.
+    fn mat(&mut self, name: TensorName, rows: usize, cols: usize) -> Mat<'a>;
+    /// The next tensor, an f32 vector `[len]`.
+    fn vector(&mut self, name: TensorName, len: usize) -> &'a [f32];
+}
+
+/// An empty matrix view of the right shape (what a collector or a failed check returns).
+pub(crate) const fn empty_mat<'a>(rows: usize, cols: usize) -> Mat<'a> {
+    Mat {
+        rows,
+        cols,
+        data: MatData::F32(&[]),
+    }
+}
+
+/// Model-level configuration the plan depends on (the blob header, decoded).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelDims {
+    /// Input kind and width.
+    pub input: InputKind,
+    /// Width after the input layer.
+    pub d_model: usize,
+    /// Logits per step.
+    pub output_dim: usize,
+    /// A final LayerNorm precedes the head.
+    pub final_norm: bool,
+}
+
+/// LayerNorm parameters `[W]` (`module.weight`, `module.bias`).
+#[derive(Debug, Clone, Copy)]
+pub struct Norm<'a> {
+    /// Scale `[W]`.
+    pub w: &'a [f32],
+    /// Shift `[W]`.
+    pub b: &'a [f32],
+}
+
+impl<'a> Norm<'a> {
+    /// Reads `module.weight` and `module.bias`, `[width]` each.
+    pub fn read(
+        t: &mut impl TensorSource<'a>,
+        block: Option<usize>,
+        module: &'static str,
+        width: usize,
+    ) -> Self {
+        let name = |param| TensorName {
+            block,
+            module,
+            param,
+            layer: None,
+        };
+        Norm {
+            w: t.vector(name("weight"), width),
+            b: t.vector(name("bias"), width),
+        }
+    }
+}
+
+/// The input layer's weights.
+#[derive(Debug, Clone, Copy)]
+pub enum InputWeights<'a> {
+    /// `embed.weight [vocab, d_model]`.
+    Tokens {
+        /// The embedding table.
+        embed: Mat<'a>,
+    },
+    /// `input.weight [d_model, dim]`, `input.bias [d_model]`.
+    Frames {
+        /// The projection.
+        w: Mat<'a>,
+        /// Its bias.
+        b: &'a [f32],
+    },
+}
+
+/// Reads the input layer's tensors (plan step 1).
+pub fn input<'a>(dims: &ModelDims, t: &mut impl TensorSource<'a>) -> InputWeights<'a> {
+    let d = dims.d_model;
+    match dims.input {
+        InputKind::Tokens { vocab } => InputWeights::Tokens {
+            embed: t.mat(TensorName::top("embed", "weight"), vocab, d),
+        },
+        InputKind::Frames { dim } => InputWeights::Frames {
+            w: t.mat(TensorName::top("input", "weight"), d, dim),
+            b: t.vector(TensorName::top("input", "bias"), d),
+        },
+    }
+}
+
+/// The final norm and the head.
+#[derive(Debug, Clone, Copy)]
+pub struct TailWeights<'a> {
+    /// `norm_f [W]`, if the model has a final norm.
+    pub norm: Option<Norm<'a>>,
+    /// `head.weight [output_dim, W]`.
+    pub head: Mat<'a>,
+    /// `head.bias [output_dim]`.
+    pub bias: &'a [f32],
+}
+
+/// Reads the final norm and head (plan step 3) for a last block output of `width`.
+pub fn tail<'a>(dims: &ModelDims, width: usize, t: &mut impl TensorSource<'a>) -> TailWeights<'a> {
+    let out = dims.output_dim;
+    TailWeights {
+        norm: dims
+            .final_norm
+            .then(|| Norm::read(t, None, "norm_f", width)),
+        head: t.mat(TensorName::top("head", "weight"), out, width),
+        bias: t.vector(TensorName::top("head", "bias"), out),
+    }
+}
+
+/// Walks the whole plan: input, each block's tensors, tail. `blocks` yields the specs in order
+/// (their `in_width`s chain from `d_model`).
+pub fn walk<'a, T: TensorSource<'a>>(
+    dims: &ModelDims,
+    blocks: impl IntoIterator<Item = BlockSpec>,
+    t: &mut T,
+) {
+    input(dims, t);
+    let mut width = dims.d_model;
+    for (i, b) in blocks.into_iter().enumerate() {
+        b.plan(i, t);
+        width = b.out_width();
+    }
+    tail(dims, width, t);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_names_round_trip() {
+        for &d in DType::ALL {
+            assert_eq!(DType::from_u8(d.code()), Some(d));
+            assert_eq!(DType::from_name(d.name()), Some(d));
+        }
+        for &a in Activation::ALL {
+            assert_eq!(Activation::from_u8(a.code()), Some(a));
+            assert_eq!(Activation::from_name(a.name()), Some(a));
+        }
+        for &k in BlockKind::ALL {
+            assert_eq!(BlockKind::from_u8(k.code()), Some(k));
+        }
+        assert_eq!(DType::from_u8(3), None);
+        assert_eq!(BlockKind::from_u8(0), None);
+    }
+
+    #[test]
+    fn names_print_as_a_list() {
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(DType::names().to_string(), "f32, f16 or int8");
+        let n = TensorName {
+            block: Some(2),
+            module: "lstm",
+            param: "weight_hh_l",
+            layer: Some(1),
+        };
+        assert_eq!(n.to_string(), "blocks.2.lstm.weight_hh_l1");
+        assert_eq!(TensorName::top("head", "bias").to_string(), "head.bias");
+    }
+}
