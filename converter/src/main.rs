@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use runnel::{BlockInfo, Cell, InputKind, Model};
+use runnel_converter::io::{check_output_is_not_an_input, write_file_atomically};
 use runnel_converter::{convert, stream, AlignedBytes, ConvertOptions};
 
 #[derive(Parser)]
@@ -130,6 +131,7 @@ fn main() -> Result<()> {
             kv,
             verbose,
         } => {
+            check_output_is_not_an_input(&output, &[&model])?;
             let opts = ConvertOptions {
                 weights: runnel_converter::parse_dtype(&weights)?,
                 kv: runnel_converter::parse_dtype(&kv)?,
@@ -137,8 +139,7 @@ fn main() -> Result<()> {
             let bytes = read(&model)?;
             let c = convert(&bytes, &opts)
                 .with_context(|| format!("cannot convert {}", model.display()))?;
-            std::fs::write(&output, &c.blob)
-                .with_context(|| format!("cannot write {}", output.display()))?;
+            write_file_atomically(&output, &c.blob)?;
             println!("wrote {}", output.display());
             if verbose || opts.weights != runnel::DType::F32 {
                 println!(
@@ -177,6 +178,7 @@ fn main() -> Result<()> {
             inputs,
             output,
         } => {
+            check_output_is_not_an_input(&output, &[&blob, &inputs])?;
             let b = load_blob(&blob)?;
             let m = Model::from_bytes(b.as_bytes())
                 .with_context(|| format!("cannot load {}", blob.display()))?;
@@ -192,8 +194,7 @@ fn main() -> Result<()> {
             }
             let out = stream::run(&m, &inp)?;
             let bytes = stream::write_outputs(inp.len(), m.output_dim(), &out)?;
-            std::fs::write(&output, bytes)
-                .with_context(|| format!("cannot write {}", output.display()))?;
+            write_file_atomically(&output, &bytes)?;
             println!("ran {} steps, wrote {}", inp.len(), output.display());
         }
     }
