@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use runnel::{BlockInfo, Cell, InputKind, Model};
-use runnel_converter::io::{check_output_is_not_an_input, write_file_atomically};
+use runnel_converter::io::{check_output_is_not_an_input, write_atomically, write_file_atomically};
 use runnel_converter::{convert, stream, AlignedBytes, ConvertOptions};
 
 #[derive(Parser)]
@@ -122,6 +122,18 @@ fn describe(model: &Model<'_>) {
     println!("ram       {} bytes (state arena)", model.state_bytes());
 }
 
+/// With `RUNNEL_PEAK_RSS` set in the environment, prints the process's peak resident set size to
+/// stderr (Linux: `VmHWM` from `/proc/self/status`; elsewhere nothing).
+fn report_peak_rss() {
+    if std::env::var_os("RUNNEL_PEAK_RSS").is_none() {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if let Some(hwm) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+        eprintln!("peak rss {}", hwm.trim());
+    }
+}
+
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Convert {
@@ -192,11 +204,12 @@ fn main() -> Result<()> {
                 }
                 (_, kind) => bail!("inputs do not match the model's input kind ({kind:?})"),
             }
-            let out = stream::run(&m, &inp)?;
-            let bytes = stream::write_outputs(inp.len(), m.output_dim(), &out)?;
-            write_file_atomically(&output, &bytes)?;
+            // Rows go to disk as they are computed; the file appears only once complete.
+            write_atomically(&output, |w| stream::run_to(&m, &inp, w).map(drop))
+                .with_context(|| format!("{} not written", output.display()))?;
             println!("ran {} steps, wrote {}", inp.len(), output.display());
         }
     }
+    report_peak_rss();
     Ok(())
 }

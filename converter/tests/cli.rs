@@ -451,3 +451,42 @@ fn a_write_failing_for_lack_of_room_leaves_the_previous_output_untouched() {
         assert_eq!(temp_files(&d), Vec::<String>::new());
     }
 }
+
+/// `run` writes rows as it computes them: 100k steps of 50 outputs (20 MB of F32s) must not be
+/// held in memory (the old `run` held them twice).
+#[cfg(target_os = "linux")]
+#[test]
+fn run_streams_outputs_in_bounded_memory() {
+    let d = tmp_dir("rss");
+    let m = fixtures().join("tok_lstm/model.safetensors");
+    let blob = d.join("b.rnl");
+    assert!(runnel(&["convert", path_str(&m), "-o", path_str(&blob)])
+        .status
+        .success());
+    let inputs = d.join("long.safetensors");
+    tokens_file(&inputs, 100_000, 50);
+    let out = d.join("out.safetensors");
+    let o = Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .env("RUNNEL_PEAK_RSS", "1")
+        .args([
+            "run",
+            path_str(&blob),
+            "--inputs",
+            path_str(&inputs),
+            "-o",
+            path_str(&out),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let kb: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak rss "))
+        .and_then(|v| v.trim_end_matches(" kB").parse().ok())
+        .unwrap_or_else(|| panic!("no peak rss report: {stderr}"));
+    // Inputs (file and tokens, 1.6 MB) plus the program; the outputs alone are 20 MB.
+    assert!(kb < 15_000, "peak rss {kb} kB");
+    let (t, dim, data) = stream::read_outputs(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!((t, dim, data.len()), (100_000, 50, 5_000_000));
+}
