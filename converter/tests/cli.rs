@@ -41,6 +41,27 @@ fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// Converts `tests/fixtures/tok_lstm` with the default types into `dir/b.rnl`.
+fn tok_lstm_blob(dir: &Path) -> PathBuf {
+    let blob = dir.join("b.rnl");
+    let m = fixtures().join("tok_lstm/model.safetensors");
+    let o = runnel(&["convert", path_str(&m), "-o", path_str(&blob)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    blob
+}
+
+/// The arguments of `runnel run blob --inputs inputs -o out`.
+fn run_args<'a>(blob: &'a Path, inputs: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
+        "run",
+        path_str(blob),
+        "--inputs",
+        path_str(inputs),
+        "-o",
+        path_str(out),
+    ]
+}
+
 /// An inputs file of `steps` tokens below `vocab`.
 fn tokens_file(path: &Path, steps: usize, vocab: i64) {
     let mut header = format!(
@@ -300,12 +321,7 @@ fn an_output_that_is_an_input_is_refused_however_spelled() {
     std::fs::copy(fixtures().join("tok_lstm/model.safetensors"), &model).unwrap();
     let inputs = d.join("i.safetensors");
     std::fs::copy(fixtures().join("tok_lstm/inputs.safetensors"), &inputs).unwrap();
-    let blob = d.join("b.rnl");
-    assert!(
-        runnel(&["convert", path_str(&model), "-o", path_str(&blob)])
-            .status
-            .success()
-    );
+    let blob = tok_lstm_blob(&d);
     // (the file that must survive, the arguments (the output last), the input it clashes with)
     let convert = |out| vec!["convert", "m.safetensors", "-o", out];
     let run = |out| vec!["run", "b.rnl", "--inputs", "i.safetensors", "-o", out];
@@ -349,21 +365,10 @@ fn an_output_that_is_an_input_is_refused_however_spelled() {
 #[test]
 fn a_run_failing_midway_leaves_the_previous_output_untouched() {
     let d = tmp_dir("midway");
-    let blob = d.join("b.rnl");
-    let m = fixtures().join("tok_lstm/model.safetensors");
-    assert!(runnel(&["convert", path_str(&m), "-o", path_str(&blob)])
-        .status
-        .success());
+    let blob = tok_lstm_blob(&d);
     let out = d.join("out.safetensors");
     let good = fixtures().join("tok_lstm/inputs.safetensors");
-    let o = runnel(&[
-        "run",
-        path_str(&blob),
-        "--inputs",
-        path_str(&good),
-        "-o",
-        path_str(&out),
-    ]);
+    let o = runnel(&run_args(&blob, &good, &out));
     assert!(o.status.success());
     let before = std::fs::read(&out).unwrap();
     // Token 1000 is out of the vocabulary (50) at step 300, after the header and 300 rows have
@@ -374,14 +379,7 @@ fn a_run_failing_midway_leaves_the_previous_output_untouched() {
     let at = b.len() - 100 * 8;
     b[at..at + 8].copy_from_slice(&1000i64.to_le_bytes());
     std::fs::write(&bad, b).unwrap();
-    let o = runnel(&[
-        "run",
-        path_str(&blob),
-        "--inputs",
-        path_str(&bad),
-        "-o",
-        path_str(&out),
-    ]);
+    let o = runnel(&run_args(&blob, &bad, &out));
     assert_clean_failure(&o, "step 300", "bad token midway");
     assert_eq!(std::fs::read(&out).unwrap(), before);
     assert_eq!(temp_files(&d), Vec::<String>::new());
@@ -395,20 +393,10 @@ fn a_run_failing_midway_leaves_the_previous_output_untouched() {
 fn a_write_failing_for_lack_of_room_leaves_the_previous_output_untouched() {
     let d = tmp_dir("no-room");
     let m = fixtures().join("tok_lstm/model.safetensors");
-    let blob = d.join("b.rnl");
-    assert!(runnel(&["convert", path_str(&m), "-o", path_str(&blob)])
-        .status
-        .success());
+    let blob = tok_lstm_blob(&d);
     let out = d.join("out.safetensors");
     let inputs = fixtures().join("tok_lstm/inputs.safetensors");
-    let o = runnel(&[
-        "run",
-        path_str(&blob),
-        "--inputs",
-        path_str(&inputs),
-        "-o",
-        path_str(&out),
-    ]);
+    let o = runnel(&run_args(&blob, &inputs, &out));
     assert!(o.status.success());
     let limited = |args: &[&str]| {
         Command::new("sh")
@@ -420,17 +408,7 @@ fn a_write_failing_for_lack_of_room_leaves_the_previous_output_untouched() {
             .expect("sh runs")
     };
     for (args, target) in [
-        (
-            vec![
-                "run",
-                path_str(&blob),
-                "--inputs",
-                path_str(&inputs),
-                "-o",
-                path_str(&out),
-            ],
-            &out,
-        ),
+        (run_args(&blob, &inputs, &out), &out),
         (
             vec![
                 "convert",
@@ -458,24 +436,13 @@ fn a_write_failing_for_lack_of_room_leaves_the_previous_output_untouched() {
 #[test]
 fn run_streams_outputs_in_bounded_memory() {
     let d = tmp_dir("rss");
-    let m = fixtures().join("tok_lstm/model.safetensors");
-    let blob = d.join("b.rnl");
-    assert!(runnel(&["convert", path_str(&m), "-o", path_str(&blob)])
-        .status
-        .success());
+    let blob = tok_lstm_blob(&d);
     let inputs = d.join("long.safetensors");
     tokens_file(&inputs, 100_000, 50);
     let out = d.join("out.safetensors");
     let o = Command::new(env!("CARGO_BIN_EXE_runnel"))
         .env("RUNNEL_PEAK_RSS", "1")
-        .args([
-            "run",
-            path_str(&blob),
-            "--inputs",
-            path_str(&inputs),
-            "-o",
-            path_str(&out),
-        ])
+        .args(run_args(&blob, &inputs, &out))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
