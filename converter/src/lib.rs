@@ -2,13 +2,15 @@
 //!
 //! Host-side tooling: reads a PyTorch model saved as safetensors under the model contract
 //! (`runnel-model/1`), checks it, quantizes it and writes a `.rnl` blob for the `runnel` runtime;
-//! reads and writes the `runnel run` input/output files. The `runnel` binary wraps this crate.
+//! reads and writes the `runnel run` input/output files; writes output files atomically, never
+//! over an input. The `runnel` binary wraps this crate.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod blocks;
 pub mod config;
 pub mod convert;
+pub mod io;
 pub mod stream;
 pub mod text;
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use runnel::{InputKind, Model};
+use runnel_converter::io::{check_output_is_not_an_input, write_atomically, write_file_atomically};
 use runnel_converter::{convert, stream, AlignedBytes, ConvertOptions};
 
 #[derive(Parser)]
@@ -93,6 +94,18 @@ fn describe(model: &Model<'_>) {
     println!("ram       {} bytes (state arena)", model.state_bytes());
 }
 
+/// With `RUNNEL_PEAK_RSS` set in the environment, prints the process's peak resident set size to
+/// stderr (Linux: `VmHWM` from `/proc/self/status`; elsewhere nothing).
+fn report_peak_rss() {
+    if std::env::var_os("RUNNEL_PEAK_RSS").is_none() {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if let Some(hwm) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+        eprintln!("peak rss {}", hwm.trim());
+    }
+}
+
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Convert {
@@ -102,6 +115,7 @@ fn main() -> Result<()> {
             kv,
             verbose,
         } => {
+            check_output_is_not_an_input(&output, &[&model])?;
             let opts = ConvertOptions {
                 weights: runnel_converter::parse_dtype(&weights)?,
                 kv: runnel_converter::parse_dtype(&kv)?,
@@ -109,8 +123,7 @@ fn main() -> Result<()> {
             let bytes = read(&model)?;
             let c = convert(&bytes, &opts)
                 .with_context(|| format!("cannot convert {}", model.display()))?;
-            std::fs::write(&output, &c.blob)
-                .with_context(|| format!("cannot write {}", output.display()))?;
+            write_file_atomically(&output, &c.blob)?;
             println!("wrote {}", output.display());
             if verbose || opts.weights != runnel::DType::F32 {
                 println!(
@@ -149,6 +162,7 @@ fn main() -> Result<()> {
             inputs,
             output,
         } => {
+            check_output_is_not_an_input(&output, &[&blob, &inputs])?;
             let b = load_blob(&blob)?;
             let m = Model::from_bytes(b.as_bytes())
                 .with_context(|| format!("cannot load {}", blob.display()))?;
@@ -162,12 +176,12 @@ fn main() -> Result<()> {
                 }
                 (_, kind) => bail!("inputs do not match the model's input kind ({kind:?})"),
             }
-            let out = stream::run(&m, &inp)?;
-            let bytes = stream::write_outputs(inp.len(), m.output_dim(), &out)?;
-            std::fs::write(&output, bytes)
-                .with_context(|| format!("cannot write {}", output.display()))?;
+            // Rows go to disk as they are computed; the file appears only once complete.
+            write_atomically(&output, |w| stream::run_to(&m, &inp, w).map(drop))
+                .with_context(|| format!("{} not written", output.display()))?;
             println!("ran {} steps, wrote {}", inp.len(), output.display());
         }
     }
+    report_peak_rss();
     Ok(())
 }

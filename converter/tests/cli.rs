@@ -11,7 +11,13 @@ fn fixtures() -> PathBuf {
 }
 
 fn runnel(args: &[&str]) -> Output {
+    runnel_in(Path::new("."), args)
+}
+
+/// Runs the binary in `dir`, so that relative paths are relative to it.
+fn runnel_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .current_dir(dir)
         .args(args)
         .output()
         .expect("runnel runs")
@@ -21,6 +27,66 @@ fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("runnel-cli-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d.join(name)
+}
+
+/// A fresh, empty directory for one test.
+fn tmp_dir(name: &str) -> PathBuf {
+    let d = tmp(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Converts `tests/fixtures/tok_lstm` with the default types into `dir/b.rnl`.
+fn tok_lstm_blob(dir: &Path) -> PathBuf {
+    let blob = dir.join("b.rnl");
+    let m = fixtures().join("tok_lstm/model.safetensors");
+    let o = runnel(&["convert", path_str(&m), "-o", path_str(&blob)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    blob
+}
+
+/// The arguments of `runnel run blob --inputs inputs -o out`.
+fn run_args<'a>(blob: &'a Path, inputs: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
+        "run",
+        path_str(blob),
+        "--inputs",
+        path_str(inputs),
+        "-o",
+        path_str(out),
+    ]
+}
+
+/// An inputs file of `steps` tokens below `vocab`.
+fn tokens_file(path: &Path, steps: usize, vocab: i64) {
+    let mut header = format!(
+        r#"{{"tokens":{{"dtype":"I64","shape":[{steps}],"data_offsets":[0,{}]}}}}"#,
+        steps * 8
+    )
+    .into_bytes();
+    while header.len() % 8 != 0 {
+        header.push(b' ');
+    }
+    let mut f = (header.len() as u64).to_le_bytes().to_vec();
+    f.extend_from_slice(&header);
+    for t in 0..steps as i64 {
+        f.extend_from_slice(&(t * 7 % vocab).to_le_bytes());
+    }
+    std::fs::write(path, f).unwrap();
+}
+
+/// The names in `dir` that look like leftover temporary files.
+fn temp_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect()
 }
 
 fn assert_clean_failure(out: &Output, needle: &str, what: &str) {
@@ -246,4 +312,148 @@ fn bad_files_and_arguments_fail_cleanly() {
         "checksum",
         "corrupted blob",
     );
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_however_spelled() {
+    let d = tmp_dir("same-file");
+    let model = d.join("m.safetensors");
+    std::fs::copy(fixtures().join("tok_lstm/model.safetensors"), &model).unwrap();
+    let inputs = d.join("i.safetensors");
+    std::fs::copy(fixtures().join("tok_lstm/inputs.safetensors"), &inputs).unwrap();
+    let blob = tok_lstm_blob(&d);
+    // (the file that must survive, the arguments (the output last), the input it clashes with)
+    let convert = |out| vec!["convert", "m.safetensors", "-o", out];
+    let run = |out| vec!["run", "b.rnl", "--inputs", "i.safetensors", "-o", out];
+    let mut cases = vec![
+        (&model, convert("m.safetensors"), "m.safetensors"),
+        (&model, convert("./m.safetensors"), "m.safetensors"),
+        (&model, convert(path_str(&model)), "m.safetensors"),
+        (&inputs, run("i.safetensors"), "i.safetensors"),
+        (&inputs, run("./i.safetensors"), "i.safetensors"),
+        (&blob, run("b.rnl"), "b.rnl"),
+        (&blob, run(path_str(&blob)), "b.rnl"),
+    ];
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&model, d.join("m-sym")).unwrap();
+        std::fs::hard_link(&model, d.join("m-hard")).unwrap();
+        std::os::unix::fs::symlink("i.safetensors", d.join("i-sym")).unwrap();
+        std::fs::hard_link(&blob, d.join("b-hard")).unwrap();
+        cases.extend([
+            (&model, convert("m-sym"), "m.safetensors"),
+            (&model, convert("m-hard"), "m.safetensors"),
+            (&inputs, run("i-sym"), "i.safetensors"),
+            (&blob, run("b-hard"), "b.rnl"),
+        ]);
+    }
+    for (victim, args, input) in cases {
+        let before = std::fs::read(victim).unwrap();
+        let o = runnel_in(&d, &args);
+        let what = args.join(" ");
+        assert_clean_failure(&o, args[args.len() - 1], &what);
+        assert_clean_failure(&o, input, &what);
+        assert_eq!(
+            std::fs::read(victim).unwrap(),
+            before,
+            "{what}: input changed"
+        );
+        assert_eq!(temp_files(&d), Vec::<String>::new(), "{what}");
+    }
+}
+
+#[test]
+fn a_run_failing_midway_leaves_the_previous_output_untouched() {
+    let d = tmp_dir("midway");
+    let blob = tok_lstm_blob(&d);
+    let out = d.join("out.safetensors");
+    let good = fixtures().join("tok_lstm/inputs.safetensors");
+    let o = runnel(&run_args(&blob, &good, &out));
+    assert!(o.status.success());
+    let before = std::fs::read(&out).unwrap();
+    // Token 1000 is out of the vocabulary (50) at step 300, after the header and 300 rows have
+    // gone out.
+    let bad = d.join("bad.safetensors");
+    tokens_file(&bad, 400, 50);
+    let mut b = std::fs::read(&bad).unwrap();
+    let at = b.len() - 100 * 8;
+    b[at..at + 8].copy_from_slice(&1000i64.to_le_bytes());
+    std::fs::write(&bad, b).unwrap();
+    let o = runnel(&run_args(&blob, &bad, &out));
+    assert_clean_failure(&o, "step 300", "bad token midway");
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+    assert_eq!(temp_files(&d), Vec::<String>::new());
+}
+
+/// A write that fails for lack of room (a file size limit, which binds root as well; the shell
+/// ignores SIGXFSZ so the write returns EFBIG instead of killing the process): the old output
+/// must survive whole and no temporary file may remain. Writing in place would truncate it.
+#[cfg(unix)]
+#[test]
+fn a_write_failing_for_lack_of_room_leaves_the_previous_output_untouched() {
+    let d = tmp_dir("no-room");
+    let m = fixtures().join("tok_lstm/model.safetensors");
+    let blob = tok_lstm_blob(&d);
+    let out = d.join("out.safetensors");
+    let inputs = fixtures().join("tok_lstm/inputs.safetensors");
+    let o = runnel(&run_args(&blob, &inputs, &out));
+    assert!(o.status.success());
+    let limited = |args: &[&str]| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"trap '' XFSZ; ulimit -f 1; exec "$0" "$@""#)
+            .arg(env!("CARGO_BIN_EXE_runnel"))
+            .args(args)
+            .output()
+            .expect("sh runs")
+    };
+    for (args, target) in [
+        (run_args(&blob, &inputs, &out), &out),
+        (
+            vec![
+                "convert",
+                path_str(&m),
+                "-o",
+                path_str(&blob),
+                "--weights",
+                "f32",
+            ],
+            &blob,
+        ),
+    ] {
+        let before = std::fs::read(target).unwrap();
+        assert!(before.len() > 1024, "the limit must bite");
+        let o = limited(&args);
+        assert_clean_failure(&o, path_str(target), &args.join(" "));
+        assert_eq!(std::fs::read(target).unwrap(), before, "{}", args.join(" "));
+        assert_eq!(temp_files(&d), Vec::<String>::new());
+    }
+}
+
+/// `run` writes rows as it computes them: 100k steps of 50 outputs (20 MB of F32s) must not be
+/// held in memory (the old `run` held them twice).
+#[cfg(target_os = "linux")]
+#[test]
+fn run_streams_outputs_in_bounded_memory() {
+    let d = tmp_dir("rss");
+    let blob = tok_lstm_blob(&d);
+    let inputs = d.join("long.safetensors");
+    tokens_file(&inputs, 100_000, 50);
+    let out = d.join("out.safetensors");
+    let o = Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .env("RUNNEL_PEAK_RSS", "1")
+        .args(run_args(&blob, &inputs, &out))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let kb: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak rss "))
+        .and_then(|v| v.trim_end_matches(" kB").parse().ok())
+        .unwrap_or_else(|| panic!("no peak rss report: {stderr}"));
+    // Inputs (file and tokens, 1.6 MB) plus the program; the outputs alone are 20 MB.
+    assert!(kb < 15_000, "peak rss {kb} kB");
+    let (t, dim, data) = stream::read_outputs(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!((t, dim, data.len()), (100_000, 50, 5_000_000));
 }
