@@ -18,15 +18,6 @@ use std::{env, fs};
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(runnel_fw_placeholder)");
-    println!("cargo::rustc-check-cfg=cfg(runnel_fw_arm_dsp)");
-    // the same rule as runnel's build.rs: every thumbv7em core has the DSP
-    // extension, and runnel::kernels::dot_i8 then uses SMLAD
-    if env::var("TARGET")
-        .unwrap_or_default()
-        .starts_with("thumbv7em")
-    {
-        println!("cargo::rustc-cfg=runnel_fw_arm_dsp");
-    }
     println!("cargo:rerun-if-env-changed=RUNNEL_FW_BLOBS");
     println!("cargo:rerun-if-env-changed=RUNNEL_FW_WEIGHTS");
     println!("cargo:rerun-if-changed=build.rs");

@@ -38,13 +38,7 @@ pub const ROWS: usize = 64;
 pub const MATVEC_CALLS: usize = 4;
 
 /// Which implementation `runnel::kernels::dot_i8` dispatches to on this target.
-pub const DOT_I8_VARIANT: &str = if cfg!(runnel_fw_arm_dsp) {
-    "dsp-smlad"
-} else if cfg!(target_arch = "riscv32") {
-    "riscv32-unrolled"
-} else {
-    "reference"
-};
+pub const DOT_I8_VARIANT: &str = runnel::kernels::VARIANT;
 
 fn lcg(s: &mut u32) -> u32 {
     *s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);

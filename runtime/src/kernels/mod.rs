@@ -35,39 +35,56 @@ pub struct Mat<'a> {
     pub data: MatData<'a>,
 }
 
-/// `Σ a[i]·b[i]` over int8, exact in i32; the fastest variant this build and CPU allow.
+// The instruction-set module this build uses, chosen once at compile time (on x86_64 with the
+// `std` feature, `arch::x86_64` then detects AVX2 once per process). Each exports `VARIANT`,
+// `variant()`, `dot_i8` and `rows_i8`, with exactly the results of `reference`.
+#[cfg(runnel_arm_dsp)]
+use arch::arm as isa;
+#[cfg(not(any(runnel_arm_dsp, target_arch = "riscv32", target_arch = "x86_64")))]
+use arch::portable as isa;
+#[cfg(target_arch = "riscv32")]
+use arch::riscv32 as isa;
+#[cfg(target_arch = "x86_64")]
+use arch::x86_64 as isa;
+
+/// The int8 kernel variant this build selected, for benches and logs (`arm-dsp`,
+/// `riscv32-unrolled`, `x86_64-avx2`, `portable`, or on x86_64 with `std` a run-time choice that
+/// [`variant`] resolves).
+pub const VARIANT: &str = isa::VARIANT;
+
+/// The int8 kernel variant this process runs: [`VARIANT`], with a run-time CPU detection resolved.
+pub fn variant() -> &'static str {
+    isa::variant()
+}
+
+/// `Σ a[i]·b[i]` over int8, exact in i32, with the variant this build selected.
 #[inline]
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    isa::dot_i8(a, b)
+}
+
+/// The rows of an int8 matrix-vector product, generic over the dot product: `out[r] =
+/// dot(row r, xq) · (scales[r] · sx) + bias[r]` for `q: [rows * cols]`, `xq: [cols]`. Each
+/// instruction-set module instantiates it with its own dot product.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn rows_i8_with(
+    dot: impl Fn(&[i8], &[i8]) -> i32,
+    q: &[i8],
+    scales: &[f32],
+    cols: usize,
+    xq: &[i8],
+    sx: f32,
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    for (((o, row), &s), &b) in out
+        .iter_mut()
+        .zip(q.chunks_exact(cols))
+        .zip(scales)
+        .zip(bias)
     {
-        // SAFETY: compiled only when AVX2 is enabled for the whole build.
-        unsafe { arch::x86_64::dot_i8_avx2(a, b) }
-    }
-    #[cfg(all(target_arch = "x86_64", not(target_feature = "avx2"), feature = "std"))]
-    {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU reports AVX2.
-            unsafe { arch::x86_64::dot_i8_avx2(a, b) }
-        } else {
-            reference::dot_i8(a, b)
-        }
-    }
-    #[cfg(runnel_arm_dsp)]
-    {
-        arch::arm::dot_i8_dsp(a, b)
-    }
-    #[cfg(target_arch = "riscv32")]
-    {
-        arch::riscv32::dot_i8_unrolled(a, b)
-    }
-    #[cfg(not(any(
-        all(target_arch = "x86_64", target_feature = "avx2"),
-        all(target_arch = "x86_64", feature = "std"),
-        runnel_arm_dsp,
-        target_arch = "riscv32"
-    )))]
-    {
-        reference::dot_i8(a, b)
+        *o = dot(row, xq) as f32 * (s * sx) + b;
     }
 }
 
@@ -216,14 +233,7 @@ fn matvec_i8(
 ) {
     let xq = &mut q8[..cols];
     let sx = quantize_i8(x, xq);
-    for (((o, row), &s), &b) in out
-        .iter_mut()
-        .zip(q.chunks_exact(cols))
-        .zip(scales)
-        .zip(bias)
-    {
-        *o = dot_i8(row, xq) as f32 * (s * sx) + b;
-    }
+    isa::rows_i8(q, scales, cols, xq, sx, bias, out);
 }
 
 /// Copies row `r` of `w` into `out` as f32 (embedding lookup). `out: [cols]`.

@@ -79,6 +79,44 @@ fn every_i8_dot_variant_equals_reference() {
 }
 
 #[test]
+fn every_i8_row_loop_is_bit_identical_to_reference() {
+    type Rows = fn(&[i8], &[f32], usize, &[i8], f32, &[f32], &mut [f32]);
+    let variants: [(&str, Rows); 2] = [
+        ("selected", isa::rows_i8),
+        ("riscv32-unrolled", arch::riscv32::rows_i8),
+    ];
+    for seed in 0..10u64 {
+        let mut rng = Rng::new(seed);
+        for &cols in &[1usize, 7, 16, 33, 96, 255] {
+            let rows = 1 + (rng.next_u64() % 20) as usize;
+            let q: Vec<i8> = (0..rows * cols).map(|_| rng.i8()).collect();
+            let scales: Vec<f32> = (0..rows).map(|_| rng.f32().abs() * 0.01).collect();
+            let bias: Vec<f32> = (0..rows).map(|_| rng.f32()).collect();
+            let xq: Vec<i8> = (0..cols).map(|_| rng.i8()).collect();
+            let sx = rng.f32().abs() * 0.1;
+            let mut want = std::vec![0f32; rows];
+            rows_i8_with(
+                reference::dot_i8,
+                &q,
+                &scales,
+                cols,
+                &xq,
+                sx,
+                &bias,
+                &mut want,
+            );
+            for (name, f) in variants {
+                let mut got = std::vec![0f32; rows];
+                f(&q, &scales, cols, &xq, sx, &bias, &mut got);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{name} cols={cols} seed={seed}");
+            }
+        }
+    }
+    assert!(!VARIANT.is_empty() && !variant().is_empty());
+}
+
+#[test]
 fn vectorised_f32_dot_is_bit_identical_to_reference() {
     for seed in 0..20u64 {
         let mut rng = Rng::new(seed);

@@ -1,5 +1,8 @@
-//! Architecture-specific kernels, chosen at compile time by `cfg(target_feature = …)`; runtime CPU
-//! detection only with the `std` feature. Each returns exactly what [`super::reference`] returns.
+//! Architecture-specific kernels, one module per instruction set, chosen at compile time by
+//! `cfg(target_feature = …)` / target (see `kernels::isa`); run-time CPU detection only with the
+//! `std` feature. Every module exports the same items — `VARIANT`, `variant()`, `dot_i8`,
+//! `rows_i8` — and each returns exactly what [`super::reference`] returns (checked by the shared
+//! harness in `kernels::tests`).
 
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
@@ -10,3 +13,6 @@ pub mod arm;
 // Plain Rust, so the kernel harness also runs it on the host.
 #[cfg(any(target_arch = "riscv32", test))]
 pub mod riscv32;
+
+#[cfg(not(any(runnel_arm_dsp, target_arch = "riscv32", target_arch = "x86_64")))]
+pub mod portable;
