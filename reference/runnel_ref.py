@@ -1,6 +1,6 @@
 """PyTorch reference implementation of the runnel model contract (runnel-model/1).
 
-See /work/shared/contract/model-contract.md (copied into the project docs) for the
+See docs/CONTRACT.md for the
 authoritative description. This file holds two independent implementations:
 
 * ``RunnelRef``: an ``nn.Module`` built from stock PyTorch modules only

@@ -447,3 +447,7 @@ impl<'a> Model<'a> {
         self.header.flags & FLAG_FINAL_NORM != 0
     }
 }
+
+// The goal for a model's footprint on the 32-bit MCUs (it holds only references and the layout).
+#[cfg(target_pointer_width = "32")]
+const _: () = assert!(core::mem::size_of::<Model<'static>>() <= 64);
