@@ -188,8 +188,10 @@ impl<'a> Reader<'a> {
     }
 }
 
+// Out of line: the plan reads a few dozen tensors per step, and inlining each read into the
+// blocks' steps costs kilobytes of flash for no measurable speed.
 impl<'a> TensorSource<'a> for Reader<'a> {
-    #[inline]
+    #[inline(never)]
     fn mat(&mut self, _: TensorName, rows: usize, cols: usize) -> Mat<'a> {
         let e = self.next();
         let n = rows * cols;
@@ -204,7 +206,7 @@ impl<'a> TensorSource<'a> for Reader<'a> {
         Mat { rows, cols, data }
     }
 
-    #[inline]
+    #[inline(never)]
     fn vector(&mut self, _: TensorName, len: usize) -> &'a [f32] {
         let e = self.next();
         self.slice(e.offset, len)
@@ -451,3 +453,109 @@ impl<'a> Model<'a> {
 // The goal for a model's footprint on the 32-bit MCUs (it holds only references and the layout).
 #[cfg(target_pointer_width = "32")]
 const _: () = assert!(core::mem::size_of::<Model<'static>>() <= 64);
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::format::TensorEntry;
+
+    /// A blob with a valid CRC: header, the given tensor entries (no blocks, no final norm), and
+    /// `data` bytes of zeros after the tables.
+    fn blob(input_dim: u32, d_model: u32, tensors: &[TensorEntry], data: usize) -> Vec<u32> {
+        let hlen = core::mem::size_of::<Header>();
+        let data_off = crate::format::align_up(hlen + 32 * tensors.len(), DATA_ALIGN);
+        let total = data_off + data + 4;
+        let h = Header {
+            magic: MAGIC,
+            version: VERSION,
+            header_len: hlen as u16,
+            total_len: total as u32,
+            flags: 0,
+            input_kind: InputCode::Tokens.code(),
+            weight_type: DType::F16.code(),
+            kv_type: DType::F16.code(),
+            reserved0: 0,
+            input_dim,
+            d_model,
+            output_dim: 1,
+            norm_eps: 1e-5,
+            n_blocks: 0,
+            n_tensors: tensors.len() as u32,
+            blocks_off: hlen as u32,
+            tensors_off: hlen as u32,
+            data_off: data_off as u32,
+            state_bytes: 0,
+            reserved1: 0,
+        };
+        let mut b = Vec::new();
+        b.extend_from_slice(bytemuck::bytes_of(&h));
+        for t in tensors {
+            b.extend_from_slice(bytemuck::bytes_of(t));
+        }
+        b.resize(total - 4, 0);
+        let crc = crc32(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        // As words, so the bytes are 4-byte aligned.
+        b.chunks(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
+    fn entry(dtype: DType, rows: u32, cols: u32, offset: u32, len: u32) -> TensorEntry {
+        TensorEntry {
+            dtype: dtype.code(),
+            reserved: [0; 3],
+            rows,
+            cols,
+            offset,
+            len,
+            scale_offset: 0,
+            reserved1: [0; 2],
+        }
+    }
+
+    /// The attack of the reliability issue: `embed.weight` declared [65536, 65536] f16 with no
+    /// data. `rows * cols` is 2^32, which overflows a 32-bit `usize`; it must be refused on every
+    /// target (run under Miri with `--target i686-unknown-linux-gnu` for the 32-bit path).
+    #[test]
+    fn a_tensor_larger_than_the_address_space_is_refused() {
+        let n = 1u32 << 16;
+        let t = [
+            entry(DType::F16, n, n, 0x80, 0), // 2^33 bytes, the length wraps to 0
+            entry(DType::F16, 1, n, 0x80, 2 * n),
+            entry(DType::F32, 1, 1, 0x80, 4),
+        ];
+        for len in [0u32, u32::MAX] {
+            let mut t = t;
+            t[0].len = len;
+            let words = blob(n, n, &t, 2 * n as usize);
+            let bytes: &[u8] = bytemuck::cast_slice(&words);
+            let err = Model::from_bytes(bytes).unwrap_err();
+            assert_eq!(
+                err,
+                Error::BadTensor {
+                    name: TensorName::top("embed", "weight")
+                },
+                "len {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn tables_beyond_the_blob_are_refused_without_overflow() {
+        let mut words = blob(4, 4, &[], 16);
+        // n_tensors = u32::MAX: `n * 32` overflows 32 bits.
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
+        bytes[40..44].copy_from_slice(&u32::MAX.to_le_bytes());
+        let len = bytes.len();
+        let crc = crc32(&bytes[..len - 4]);
+        bytes[len - 4..].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(
+            Model::from_bytes(bytes),
+            Err(Error::Malformed { .. })
+        ));
+    }
+}

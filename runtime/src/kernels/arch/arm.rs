@@ -12,6 +12,7 @@ pub fn variant() -> &'static str {
 pub use dot_i8_dsp as dot_i8;
 
 /// [`crate::kernels::rows_i8_with`] over [`dot_i8`].
+#[inline(always)]
 pub fn rows_i8(
     q: &[i8],
     scales: &[f32],

@@ -11,6 +11,7 @@ pub fn variant() -> &'static str {
 pub use crate::kernels::reference::dot_i8;
 
 /// [`crate::kernels::rows_i8_with`] over [`dot_i8`].
+#[inline(always)]
 pub fn rows_i8(
     q: &[i8],
     scales: &[f32],
