@@ -68,7 +68,7 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
 /// instruction-set module instantiates it with its own dot product.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn rows_i8_with(
+pub fn rows_i8_with(
     dot: impl Fn(&[i8], &[i8]) -> i32,
     q: &[i8],
     scales: &[f32],

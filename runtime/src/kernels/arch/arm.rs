@@ -1,29 +1,6 @@
 //! ARMv7E-M kernels (Cortex-M4/M7): the DSP extension's dual 16-bit multiply-accumulate.
 
-/// This module's variant name.
-pub const VARIANT: &str = "arm-dsp";
-
-/// [`VARIANT`].
-pub fn variant() -> &'static str {
-    VARIANT
-}
-
-/// The int8 dot product of this instruction set.
-pub use dot_i8_dsp as dot_i8;
-
-/// [`crate::kernels::rows_i8_with`] over [`dot_i8`].
-#[inline(always)]
-pub fn rows_i8(
-    q: &[i8],
-    scales: &[f32],
-    cols: usize,
-    xq: &[i8],
-    sx: f32,
-    bias: &[f32],
-    out: &mut [f32],
-) {
-    crate::kernels::rows_i8_with(dot_i8, q, scales, cols, xq, sx, bias, out)
-}
+fixed_isa!("arm-dsp", dot_i8_dsp);
 
 /// `acc + Σ` of the four byte products of `wa` and `wb`: `SXTB16` (twice per operand) splits the
 /// four bytes into two pairs of i16, `SMLAD` (twice) multiply-accumulates both pairs.

@@ -4,6 +4,39 @@
 //! `rows_i8` — and each returns exactly what [`super::reference`] returns (checked by the shared
 //! harness in `kernels::tests`).
 
+/// The items every instruction-set module with a fixed (build-time) choice exports: its variant
+/// name, its int8 dot product as `dot_i8`, and `rows_i8` over it. (x86_64 writes its own: it may
+/// choose at run time.)
+#[allow(unused_macros)]
+macro_rules! fixed_isa {
+    ($name:literal, $dot:path) => {
+        /// This module's variant name.
+        pub const VARIANT: &str = $name;
+
+        /// [`VARIANT`].
+        pub fn variant() -> &'static str {
+            VARIANT
+        }
+
+        /// The int8 dot product of this instruction set.
+        pub use $dot as dot_i8;
+
+        /// [`crate::kernels::rows_i8_with`] over [`dot_i8`], inlined into the caller's matvec.
+        #[inline(always)]
+        pub fn rows_i8(
+            q: &[i8],
+            scales: &[f32],
+            cols: usize,
+            xq: &[i8],
+            sx: f32,
+            bias: &[f32],
+            out: &mut [f32],
+        ) {
+            crate::kernels::rows_i8_with(dot_i8, q, scales, cols, xq, sx, bias, out)
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 

@@ -1,30 +1,7 @@
 //! RV32 kernels. RV32IMAC has no packed-SIMD instructions, so the gain here is only in the loop:
 //! four products per iteration instead of one.
 
-/// This module's variant name.
-pub const VARIANT: &str = "riscv32-unrolled";
-
-/// [`VARIANT`].
-pub fn variant() -> &'static str {
-    VARIANT
-}
-
-/// The int8 dot product of this instruction set.
-pub use dot_i8_unrolled as dot_i8;
-
-/// [`crate::kernels::rows_i8_with`] over [`dot_i8`].
-#[inline(always)]
-pub fn rows_i8(
-    q: &[i8],
-    scales: &[f32],
-    cols: usize,
-    xq: &[i8],
-    sx: f32,
-    bias: &[f32],
-    out: &mut [f32],
-) {
-    crate::kernels::rows_i8_with(dot_i8, q, scales, cols, xq, sx, bias, out)
-}
+fixed_isa!("riscv32-unrolled", dot_i8_unrolled);
 
 /// `Σ a[i]·b[i]`, four products per iteration. Exact, hence equal to
 /// [`crate::kernels::reference::dot_i8`].
