@@ -9,7 +9,7 @@ use runnel::{Error, Model, Session};
 use crate::status::runnel_status::{self, RUNNEL_ERR_NOT_INITIALIZED};
 
 // ------------------------------------------------------------------------------------------------
-// The published numbers: the only place to edit when a runtime type changes size
+// The published numbers: what to edit when a runtime type changes size
 // ------------------------------------------------------------------------------------------------
 //
 // `RUNNEL_*_SIZE` / `RUNNEL_*_ALIGN` for each pointer width must equal the size and alignment of
