@@ -2,25 +2,8 @@
 //! `cargo bench -p runnel-benches --bench step`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use runnel::{DType, InputKind, Model, Session};
-use runnel_converter::{convert, AlignedBytes, ConvertOptions};
-
-fn fixtures() -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .expect("tests/fixtures")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("model.safetensors").is_file())
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(p.join("model.safetensors")).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
+use runnel::{InputKind, Model, Session};
+use runnel_test_support::{blob, fixtures, UNIFORM_MODES};
 
 fn step(c: &mut Criterion) {
     let extra = std::env::var("RUNNEL_BENCH_MODEL").ok().map(|p| {
@@ -34,19 +17,11 @@ fn step(c: &mut Criterion) {
     let mut g = c.benchmark_group("step");
     g.warm_up_time(std::time::Duration::from_millis(300));
     g.measurement_time(std::time::Duration::from_secs(1));
-    for (name, model) in fixtures().into_iter().chain(extra) {
-        for dt in [DType::F32, DType::F16, DType::I8] {
-            let blob = convert(
-                &model,
-                &ConvertOptions {
-                    weights: dt,
-                    kv: dt,
-                },
-            )
-            .expect("convert")
-            .blob;
-            let blob = AlignedBytes::new(&blob);
-            let m = Model::from_bytes(blob.as_bytes()).unwrap();
+    let models = fixtures().into_iter().map(|f| (f.name, f.model));
+    for (name, model) in models.chain(extra) {
+        for (dt, kv) in UNIFORM_MODES {
+            let b = blob(&model, dt, kv);
+            let m = Model::from_bytes(b.as_bytes()).unwrap();
             let mut arena = vec![0u8; m.state_bytes() + 3];
             let mut s = Session::new(&m, &mut arena).unwrap();
             let mut out = vec![0f32; m.output_dim()];

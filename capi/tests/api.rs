@@ -2,23 +2,19 @@
 //! the documented status codes. The C side is tested by `c_api.rs`.
 
 use std::mem::MaybeUninit;
-use std::path::Path;
 use std::ptr;
 
 use runnel_capi::runnel_status::*;
 use runnel_capi::*;
-use runnel_converter::stream::{read_inputs, Inputs};
-use runnel_converter::{convert, AlignedBytes, ConvertOptions};
+use runnel_converter::stream::Inputs;
+use runnel_converter::{AlignedBytes, ConvertOptions};
+use runnel_test_support::fixture;
 
+/// The fixture's model converted with the default options, and its inputs.
 fn fixture_blob(name: &str) -> (AlignedBytes, Inputs) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(name);
-    let st = std::fs::read(dir.join("model.safetensors")).expect("model");
-    let conv = convert(&st, &ConvertOptions::default()).expect("convert");
-    let inputs = read_inputs(&std::fs::read(dir.join("inputs.safetensors")).expect("inputs"))
-        .expect("inputs parse");
-    (AlignedBytes::new(&conv.blob), inputs)
+    let f = fixture(name);
+    let opts = ConvertOptions::default();
+    (f.blob(opts.weights, opts.kv), f.inputs)
 }
 
 fn zeroed_model() -> Box<runnel_model> {

@@ -3,9 +3,10 @@
 //! 1. builds `librunnel_capi.a` with a nested `cargo build -p runnel-capi` into its own target
 //!    directory (`target/capi-c-test`), so it never waits on the lock of the `cargo test` that
 //!    runs this;
-//! 2. converts every fixture model in `tests/fixtures/` (f32 weights and KV: expected = the
-//!    PyTorch outputs, tolerance 1e-4; int8 and f16: expected = the Rust runtime's outputs, bit
-//!    for bit) and writes blob, inputs and expected outputs to a temp dir (format in the C file);
+//! 2. converts every fixture model in `tests/fixtures/` (loaded by `runnel-test-support`; f32
+//!    weights and KV: expected = the PyTorch outputs, tolerance 1e-4; int8 and f16: expected = the
+//!    Rust runtime's outputs, bit for bit) and writes blob, inputs and expected outputs to a temp
+//!    dir (format in the C file);
 //! 3. compiles the C test with `gcc -std=c11 -Wall -Wextra -Werror -pedantic
 //!    -fsanitize=address,undefined` and runs it on every case plus the misuse checks; then, if
 //!    valgrind is installed, compiles it without sanitizers and runs it under valgrind (which,
@@ -18,8 +19,9 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 use runnel::DType;
-use runnel_converter::stream::{read_inputs, read_outputs, Inputs};
-use runnel_converter::{convert, AlignedBytes, ConvertOptions};
+use runnel_converter::stream::Inputs;
+use runnel_converter::AlignedBytes;
+use runnel_test_support::{fixtures, UNIFORM_MODES};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -65,9 +67,8 @@ fn push_f32(b: &mut Vec<u8>, v: f32) {
 }
 
 /// Writes `dir/model.rnl` and `dir/case.bin` (format: see tests/c/test_capi.c).
-fn write_case(dir: &Path, blob: &[u8], inputs: &Inputs, expected: &[f32], tol: f32) {
-    let aligned = AlignedBytes::new(blob);
-    let model = runnel::Model::from_bytes(aligned.as_bytes()).expect("blob opens");
+fn write_case(dir: &Path, blob: &AlignedBytes, inputs: &Inputs, expected: &[f32], tol: f32) {
+    let model = runnel::Model::from_bytes(blob.as_bytes()).expect("blob opens");
     let steps = inputs.len();
     assert_eq!(expected.len(), steps * model.output_dim());
     let mut b = Vec::new();
@@ -91,59 +92,36 @@ fn write_case(dir: &Path, blob: &[u8], inputs: &Inputs, expected: &[f32], tol: f
     }
     expected.iter().for_each(|&x| push_f32(&mut b, x));
     std::fs::create_dir_all(dir).expect("mkdir");
-    std::fs::write(dir.join("model.rnl"), blob).expect("write blob");
+    std::fs::write(dir.join("model.rnl"), blob.as_bytes()).expect("write blob");
     std::fs::write(dir.join("case.bin"), b).expect("write case");
-}
-
-/// Every fixture model directory (those with a model, inputs and outputs).
-fn fixtures() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("tests/fixtures"))
-        .expect("tests/fixtures")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            ["model", "inputs", "outputs"]
-                .iter()
-                .all(|f| p.join(format!("{f}.safetensors")).is_file())
-        })
-        .collect();
-    v.sort();
-    assert!(v.len() >= 10, "expected the fixture models, found {v:?}");
-    v
 }
 
 /// Converts every fixture in three modes; returns the case directories and the (token, frame)
 /// pair for the misuse checks.
 fn write_cases(tmp: &Path) -> (Vec<PathBuf>, PathBuf, PathBuf) {
+    let fixtures = fixtures();
+    assert!(
+        fixtures.len() >= 10,
+        "expected the fixture models, found {:?}",
+        fixtures.iter().map(|f| &f.dir).collect::<Vec<_>>()
+    );
     let mut cases = Vec::new();
     let (mut tok, mut frames) = (None, None);
-    for fx in fixtures() {
-        let name = fx.file_name().unwrap().to_string_lossy().into_owned();
-        let st = std::fs::read(fx.join("model.safetensors")).expect("model");
-        let inputs = read_inputs(&std::fs::read(fx.join("inputs.safetensors")).expect("inputs"))
-            .expect("inputs parse");
-        let (_, _, torch) =
-            read_outputs(&std::fs::read(fx.join("outputs.safetensors")).expect("outputs"))
-                .expect("outputs parse");
-        for (w, kv) in [
-            (DType::F32, DType::F32),
-            (DType::I8, DType::I8),
-            (DType::F16, DType::F16),
-        ] {
-            let conv = convert(&st, &ConvertOptions { weights: w, kv })
-                .unwrap_or_else(|e| panic!("{name}: convert: {e}"));
-            let dir = tmp.join(format!("{name}.{}-{}", w.name(), kv.name()));
+    for fx in &fixtures {
+        for (w, kv) in UNIFORM_MODES {
+            let blob = fx.blob(w, kv);
+            let dir = tmp.join(format!("{}.{}-{}", fx.name, w.name(), kv.name()));
             if w == DType::F32 {
-                write_case(&dir, &conv.blob, &inputs, &torch, 1e-4);
-                match inputs {
+                write_case(&dir, &blob, &fx.inputs, &fx.expected, 1e-4);
+                match fx.inputs {
                     Inputs::Tokens(_) if tok.is_none() => tok = Some(dir.clone()),
                     Inputs::Frames { .. } if frames.is_none() => frames = Some(dir.clone()),
                     _ => {}
                 }
             } else {
-                let aligned = AlignedBytes::new(&conv.blob);
-                let model = runnel::Model::from_bytes(aligned.as_bytes()).expect("open");
-                let rust = runnel_converter::stream::run(&model, &inputs).expect("run");
-                write_case(&dir, &conv.blob, &inputs, &rust, 0.0);
+                let model = runnel::Model::from_bytes(blob.as_bytes()).expect("open");
+                let rust = runnel_converter::stream::run(&model, &fx.inputs).expect("run");
+                write_case(&dir, &blob, &fx.inputs, &rust, 0.0);
             }
             cases.push(dir);
         }

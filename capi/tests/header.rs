@@ -1,4 +1,4 @@
-//! `include/runnel.h` is generated from `src/lib.rs` by cbindgen and committed. This test fails
+//! `include/runnel.h` is generated from `src/` by cbindgen and committed. This test fails
 //! when the committed header is out of date; `RUNNEL_BLESS=1 cargo test -p runnel-capi --test
 //! header` rewrites it.
 
@@ -8,8 +8,9 @@ use std::path::Path;
 fn header_is_up_to_date() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml");
-    // One source file, parsed directly: no `cargo metadata` (which could wait on the cargo lock
-    // this test runs under).
+    // The crate's sources, parsed directly from `src/lib.rs` (cbindgen follows its `mod`
+    // declarations into the module files): no `cargo metadata` (which could wait on the cargo
+    // lock this test runs under).
     let bindings = cbindgen::Builder::new()
         .with_config(config)
         .with_src(dir.join("src/lib.rs"))
@@ -28,7 +29,7 @@ fn header_is_up_to_date() {
         return;
     }
     panic!(
-        "{} is out of date with src/lib.rs; regenerate it with\n\n    \
+        "{} is out of date with src/; regenerate it with\n\n    \
          RUNNEL_BLESS=1 cargo test -p runnel-capi --test header\n\nand commit it",
         path.display()
     );

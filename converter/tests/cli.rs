@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use runnel_converter::stream;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
-}
+use runnel_test_support::{
+    fixtures, fixtures_dir, malformed_cases, malformed_dir, INPUTS_FILE, MODEL_FILE,
+};
 
 fn runnel(args: &[&str]) -> Output {
     runnel_in(Path::new("."), args)
@@ -44,7 +43,7 @@ fn path_str(p: &Path) -> &str {
 /// Converts `tests/fixtures/tok_lstm` with the default types into `dir/b.rnl`.
 fn tok_lstm_blob(dir: &Path) -> PathBuf {
     let blob = dir.join("b.rnl");
-    let m = fixtures().join("tok_lstm/model.safetensors");
+    let m = fixtures_dir().join("tok_lstm/model.safetensors");
     let o = runnel(&["convert", path_str(&m), "-o", path_str(&blob)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     blob
@@ -108,17 +107,13 @@ fn assert_clean_failure(out: &Output, needle: &str, what: &str) {
 #[test]
 fn convert_then_run_reproduces_pytorch_for_every_fixture() {
     let mut n = 0;
-    for e in std::fs::read_dir(fixtures()).unwrap() {
-        let d = e.unwrap().path();
-        if !d.join("model.safetensors").is_file() {
-            continue;
-        }
-        let name = d.file_name().unwrap().to_string_lossy().into_owned();
+    for f in fixtures() {
+        let (name, d) = (&f.name, &f.dir);
         let blob = tmp(&format!("{name}.rnl"));
         let outp = tmp(&format!("{name}.out.safetensors"));
         let o = runnel(&[
             "convert",
-            d.join("model.safetensors").to_str().unwrap(),
+            d.join(MODEL_FILE).to_str().unwrap(),
             "-o",
             blob.to_str().unwrap(),
             "--weights",
@@ -147,7 +142,7 @@ fn convert_then_run_reproduces_pytorch_for_every_fixture() {
             "run",
             blob.to_str().unwrap(),
             "--inputs",
-            d.join("inputs.safetensors").to_str().unwrap(),
+            d.join(INPUTS_FILE).to_str().unwrap(),
             "-o",
             outp.to_str().unwrap(),
         ]);
@@ -157,10 +152,9 @@ fn convert_then_run_reproduces_pytorch_for_every_fixture() {
             String::from_utf8_lossy(&o.stderr)
         );
         let (_, _, got) = stream::read_outputs(&std::fs::read(&outp).unwrap()).unwrap();
-        let (_, _, want) =
-            stream::read_outputs(&std::fs::read(d.join("outputs.safetensors")).unwrap()).unwrap();
+        let want = &f.expected;
         assert_eq!(got.len(), want.len());
-        for (g, w) in got.iter().zip(&want) {
+        for (g, w) in got.iter().zip(want) {
             assert!(
                 (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
                 "{name}: {g} vs {w}"
@@ -173,7 +167,7 @@ fn convert_then_run_reproduces_pytorch_for_every_fixture() {
 
 #[test]
 fn quantized_modes_convert_and_report_error() {
-    let m = fixtures().join("tok_lstm2_attn_gru/model.safetensors");
+    let m = fixtures_dir().join("tok_lstm2_attn_gru").join(MODEL_FILE);
     for (w, kv) in [("f16", "f16"), ("int8", "int8"), ("int8", "f32")] {
         let blob = tmp(&format!("q-{w}-{kv}.rnl"));
         let o = runnel(&[
@@ -207,17 +201,15 @@ fn quantized_modes_convert_and_report_error() {
 
 #[test]
 fn malformed_models_fail_cleanly_with_named_errors() {
-    let dir = fixtures().join("malformed");
-    let expected: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
-    for (file, needle) in expected.as_object().unwrap() {
+    let dir = malformed_dir();
+    for (file, needle) in malformed_cases() {
         let o = runnel(&[
             "convert",
-            dir.join(file).to_str().unwrap(),
+            dir.join(&file).to_str().unwrap(),
             "-o",
             tmp("bad.rnl").to_str().unwrap(),
         ]);
-        assert_clean_failure(&o, needle.as_str().unwrap(), file);
+        assert_clean_failure(&o, &needle, &file);
     }
 }
 
@@ -245,7 +237,7 @@ fn bad_files_and_arguments_fail_cleanly() {
         "/nonexistent.rnl",
         "missing file",
     );
-    let m = fixtures().join("tok_lstm/model.safetensors");
+    let m = fixtures_dir().join("tok_lstm").join(MODEL_FILE);
     assert_clean_failure(
         &runnel(&[
             "convert",
@@ -265,7 +257,7 @@ fn bad_files_and_arguments_fail_cleanly() {
             .status
             .success()
     );
-    let frames = fixtures().join("frames_gru/inputs.safetensors");
+    let frames = fixtures_dir().join("frames_gru").join(INPUTS_FILE);
     assert_clean_failure(
         &runnel(&[
             "run",
@@ -318,9 +310,9 @@ fn bad_files_and_arguments_fail_cleanly() {
 fn an_output_that_is_an_input_is_refused_however_spelled() {
     let d = tmp_dir("same-file");
     let model = d.join("m.safetensors");
-    std::fs::copy(fixtures().join("tok_lstm/model.safetensors"), &model).unwrap();
+    std::fs::copy(fixtures_dir().join("tok_lstm/model.safetensors"), &model).unwrap();
     let inputs = d.join("i.safetensors");
-    std::fs::copy(fixtures().join("tok_lstm/inputs.safetensors"), &inputs).unwrap();
+    std::fs::copy(fixtures_dir().join("tok_lstm/inputs.safetensors"), &inputs).unwrap();
     let blob = tok_lstm_blob(&d);
     // (the file that must survive, the arguments (the output last), the input it clashes with)
     let convert = |out| vec!["convert", "m.safetensors", "-o", out];
@@ -367,7 +359,7 @@ fn a_run_failing_midway_leaves_the_previous_output_untouched() {
     let d = tmp_dir("midway");
     let blob = tok_lstm_blob(&d);
     let out = d.join("out.safetensors");
-    let good = fixtures().join("tok_lstm/inputs.safetensors");
+    let good = fixtures_dir().join("tok_lstm/inputs.safetensors");
     let o = runnel(&run_args(&blob, &good, &out));
     assert!(o.status.success());
     let before = std::fs::read(&out).unwrap();
@@ -392,10 +384,10 @@ fn a_run_failing_midway_leaves_the_previous_output_untouched() {
 #[test]
 fn a_write_failing_for_lack_of_room_leaves_the_previous_output_untouched() {
     let d = tmp_dir("no-room");
-    let m = fixtures().join("tok_lstm/model.safetensors");
+    let m = fixtures_dir().join("tok_lstm/model.safetensors");
     let blob = tok_lstm_blob(&d);
     let out = d.join("out.safetensors");
-    let inputs = fixtures().join("tok_lstm/inputs.safetensors");
+    let inputs = fixtures_dir().join("tok_lstm/inputs.safetensors");
     let o = runnel(&run_args(&blob, &inputs, &out));
     assert!(o.status.success());
     let limited = |args: &[&str]| {

@@ -172,14 +172,11 @@ thread_local! {
 
 #[test]
 fn malformed_models_give_named_errors() {
-    let dir = fixtures_dir().join("malformed");
-    let expected: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
-    let expected = expected.as_object().unwrap();
+    let dir = malformed_dir();
+    let expected = malformed_cases();
     assert!(expected.len() >= 9);
-    for (file, needle) in expected {
+    for (file, needle) in &expected {
         let bytes = std::fs::read(dir.join(file)).unwrap();
-        let needle = needle.as_str().unwrap();
         match runnel_converter::convert(&bytes, &ConvertOptions::default()) {
             Ok(_) => panic!("{file}: accepted"),
             Err(e) => assert!(
