@@ -35,14 +35,14 @@
 /**
  * Bytes of a `runnel_model` object (this pointer width).
  */
-#define RUNNEL_MODEL_SIZE 144
+#define RUNNEL_MODEL_SIZE 152
 #endif
 
 #if defined(RUNNEL_PTR32)
 /**
  * Bytes of a `runnel_model` object (this pointer width).
  */
-#define RUNNEL_MODEL_SIZE 80
+#define RUNNEL_MODEL_SIZE 84
 #endif
 
 #if defined(RUNNEL_PTR64)
@@ -175,6 +175,25 @@ enum runnel_status
    * re-initialise the session before using it again.
    */
   RUNNEL_ERR_INTERNAL = 16,
+  /**
+   * A frame value is NaN or infinite; the step did nothing.
+   */
+  RUNNEL_ERR_NON_FINITE_INPUT = 17,
+  /**
+   * The step overflowed to a NaN or infinity in the state or the logits: the session was reset
+   * to the start of a stream and `out` zeroed, so the session stays usable.
+   */
+  RUNNEL_ERR_NON_FINITE_STATE = 18,
+  /**
+   * A state snapshot is truncated, corrupted, of another format version or holds values no
+   * session can have; the session did not change.
+   */
+  RUNNEL_ERR_BAD_SNAPSHOT = 19,
+  /**
+   * A state snapshot was taken from a session of another model (or another conversion of it);
+   * the session did not change.
+   */
+  RUNNEL_ERR_SNAPSHOT_MISMATCH = 20,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -305,6 +324,10 @@ typedef struct runnel_model_info {
    * Storage type of the attention KV cache.
    */
   runnel_dtype kv_type;
+  /**
+   * Bytes of a state snapshot (`runnel_session_snapshot()`).
+   */
+  uint32_t snapshot_bytes;
 } runnel_model_info;
 
 #if defined(RUNNEL_PTR64)
@@ -468,6 +491,48 @@ runnel_status runnel_session_step_frame(struct runnel_session *session,
  * As for `runnel_session_step_token()` (`session`).
  */
 runnel_status runnel_session_reset(struct runnel_session *session);
+
+/**
+ * Saves the session's persistent state (recurrent state, attention caches) into `buf` — e.g.
+ * before a deep sleep or a power cycle — with a header naming the model and a CRC-32, and sets
+ * `*written` to its size, `runnel_model_info.snapshot_bytes`. `buf` may have any alignment. The
+ * session does not change.
+ *
+ * Returns `RUNNEL_OK`, or `RUNNEL_ERR_NULL`, `RUNNEL_ERR_MISALIGNED` (session),
+ * `RUNNEL_ERR_NOT_INITIALIZED`, `RUNNEL_ERR_BUFFER_TOO_SMALL` (`buf_len < snapshot_bytes`),
+ * `RUNNEL_ERR_BAD_LENGTH`, `RUNNEL_ERR_OVERLAP` (buf overlaps the session or model object, the
+ * arena or the blob).
+ *
+ * # Safety
+ *
+ * As for `runnel_session_step_token()` (`session`); `buf` must be NULL or point to `buf_len`
+ * writable bytes; `written` NULL or a writable `size_t`.
+ */
+runnel_status runnel_session_snapshot(struct runnel_session *session,
+                                      void *buf,
+                                      size_t buf_len,
+                                      size_t *written);
+
+/**
+ * Replaces the session's state with a snapshot made by `runnel_session_snapshot()` from a
+ * session of the same model (in this arena or another, before a reboot or not). `snap` may have
+ * any alignment; bytes after the snapshot's length are ignored. The stream continues exactly as
+ * if it had not been interrupted.
+ *
+ * Returns `RUNNEL_OK`, or `RUNNEL_ERR_NULL`, `RUNNEL_ERR_MISALIGNED` (session),
+ * `RUNNEL_ERR_NOT_INITIALIZED`, `RUNNEL_ERR_BAD_LENGTH`, `RUNNEL_ERR_OVERLAP` (snap overlaps the
+ * session object or the arena), `RUNNEL_ERR_BAD_SNAPSHOT` (truncated, corrupted, another format
+ * version, impossible values), `RUNNEL_ERR_SNAPSHOT_MISMATCH` (another model). On error the
+ * session does not change.
+ *
+ * # Safety
+ *
+ * As for `runnel_session_step_token()` (`session`); `snap` must be NULL or point to `snap_len`
+ * readable bytes that do not change during the call.
+ */
+runnel_status runnel_session_restore(struct runnel_session *session,
+                                     const void *snap,
+                                     size_t snap_len);
 
 /**
  * A static, NUL-terminated English description of a status code, e.g. "ok" or

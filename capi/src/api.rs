@@ -8,7 +8,10 @@ use core::ptr;
 
 use runnel::{InputKind, Model, Session};
 
-use crate::check::{aligned, check_null, model_obj, out_slice, overlaps, range_ok, session_obj};
+use crate::check::{
+    aligned, check_null, disjoint_from_session, model_obj, out_slice, overlaps, range_ok,
+    session_obj,
+};
 use crate::info::{info_of, runnel_model_info};
 use crate::layout::{
     runnel_model, runnel_session, ModelObj, SessionObj, MODEL_MAGIC, RUNNEL_MODEL_ALIGN,
@@ -200,7 +203,10 @@ pub unsafe extern "C" fn runnel_session_init(
         let value = SessionObj {
             magic: SESSION_MAGIC,
             generation: mobj.generation,
-            model: ptr::from_ref(mobj),
+            // From the caller's pointer, not from `mobj`: `runnel_model_open` may rewrite the object
+            // later (invalidating references to it), and the session then reads its magic and
+            // generation through this pointer.
+            model: model.cast::<ModelObj>(),
             arena: arena.cast_const(),
             arena_len,
             session: s,
@@ -327,5 +333,90 @@ pub unsafe extern "C" fn runnel_session_reset(session: *mut runnel_session) -> r
         let s = unsafe { session_obj(session) }?;
         s.session.reset();
         Ok(())
+    })
+}
+
+/// Saves the session's persistent state (recurrent state, attention caches) into `buf` — e.g.
+/// before a deep sleep or a power cycle — with a header naming the model and a CRC-32, and sets
+/// `*written` to its size, `runnel_model_info.snapshot_bytes`. `buf` may have any alignment. The
+/// session does not change.
+///
+/// Returns `RUNNEL_OK`, or `RUNNEL_ERR_NULL`, `RUNNEL_ERR_MISALIGNED` (session),
+/// `RUNNEL_ERR_NOT_INITIALIZED`, `RUNNEL_ERR_BUFFER_TOO_SMALL` (`buf_len < snapshot_bytes`),
+/// `RUNNEL_ERR_BAD_LENGTH`, `RUNNEL_ERR_OVERLAP` (buf overlaps the session or model object, the
+/// arena or the blob).
+///
+/// # Safety
+///
+/// As for `runnel_session_step_token()` (`session`); `buf` must be NULL or point to `buf_len`
+/// writable bytes; `written` NULL or a writable `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn runnel_session_snapshot(
+    session: *mut runnel_session,
+    buf: *mut c_void,
+    buf_len: usize,
+    written: *mut usize,
+) -> runnel_status {
+    guard(|| {
+        // SAFETY: the caller's contract for `session` (see `session_obj`).
+        let s = unsafe { session_obj(session) }?;
+        check_null(buf)?;
+        check_null(written)?;
+        let buf = buf.cast::<u8>();
+        if !range_ok(buf, buf_len) {
+            return Err(RUNNEL_ERR_BAD_LENGTH);
+        }
+        disjoint_from_session(s, buf, buf_len)?;
+        // SAFETY: `buf` is non-null and points to `buf_len` writable bytes (the caller's
+        // contract); the range fits the address space and shares no byte with the session and
+        // model objects, the arena or the blob (checked); `u8` needs no alignment.
+        let out = unsafe { core::slice::from_raw_parts_mut(buf, buf_len) };
+        let n = s.session.snapshot(out).map_err(status_of)?;
+        // SAFETY: `written` is non-null and writable (the caller's contract).
+        unsafe { written.write_unaligned(n) };
+        Ok(())
+    })
+}
+
+/// Replaces the session's state with a snapshot made by `runnel_session_snapshot()` from a
+/// session of the same model (in this arena or another, before a reboot or not). `snap` may have
+/// any alignment; bytes after the snapshot's length are ignored. The stream continues exactly as
+/// if it had not been interrupted.
+///
+/// Returns `RUNNEL_OK`, or `RUNNEL_ERR_NULL`, `RUNNEL_ERR_MISALIGNED` (session),
+/// `RUNNEL_ERR_NOT_INITIALIZED`, `RUNNEL_ERR_BAD_LENGTH`, `RUNNEL_ERR_OVERLAP` (snap overlaps the
+/// session object or the arena), `RUNNEL_ERR_BAD_SNAPSHOT` (truncated, corrupted, another format
+/// version, impossible values), `RUNNEL_ERR_SNAPSHOT_MISMATCH` (another model). On error the
+/// session does not change.
+///
+/// # Safety
+///
+/// As for `runnel_session_step_token()` (`session`); `snap` must be NULL or point to `snap_len`
+/// readable bytes that do not change during the call.
+#[no_mangle]
+pub unsafe extern "C" fn runnel_session_restore(
+    session: *mut runnel_session,
+    snap: *const c_void,
+    snap_len: usize,
+) -> runnel_status {
+    guard(|| {
+        // SAFETY: the caller's contract for `session` (see `session_obj`).
+        let s = unsafe { session_obj(session) }?;
+        check_null(snap)?;
+        let snap = snap.cast::<u8>();
+        if !range_ok(snap, snap_len) {
+            return Err(RUNNEL_ERR_BAD_LENGTH);
+        }
+        let own = ptr::from_ref(&*s).cast::<u8>();
+        if overlaps(snap, snap_len, own, RUNNEL_SESSION_SIZE)
+            || overlaps(snap, snap_len, s.arena, s.arena_len)
+        {
+            return Err(RUNNEL_ERR_OVERLAP);
+        }
+        // SAFETY: `snap` is non-null and points to `snap_len` readable bytes that do not change
+        // during the call (the caller's contract); the range fits the address space and shares no
+        // byte with what this call writes: the session object and the arena (checked).
+        let bytes = unsafe { core::slice::from_raw_parts(snap, snap_len) };
+        s.session.restore(bytes).map_err(status_of)
     })
 }

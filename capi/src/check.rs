@@ -136,7 +136,11 @@ pub(crate) unsafe fn out_slice<'a>(
 }
 
 /// `[p, p + len)` shares no byte with the session object, its model object, arena or blob.
-fn disjoint_from_session(s: &SessionObj, p: *const u8, len: usize) -> Result<(), runnel_status> {
+pub(crate) fn disjoint_from_session(
+    s: &SessionObj,
+    p: *const u8,
+    len: usize,
+) -> Result<(), runnel_status> {
     // SAFETY: `s.model` points to the opened model object (checked by `session_obj`); only its
     // plain-data fields `blob` and `blob_len` are read, through a raw pointer.
     let (blob, blob_len) = unsafe {

@@ -49,6 +49,8 @@ pub struct runnel_model_info {
     pub weight_type: runnel_dtype,
     /// Storage type of the attention KV cache.
     pub kv_type: runnel_dtype,
+    /// Bytes of a state snapshot (`runnel_session_snapshot()`).
+    pub snapshot_bytes: u32,
 }
 
 /// The C description of an opened model.
@@ -69,6 +71,7 @@ pub(crate) fn info_of(m: &Model<'_>) -> runnel_model_info {
         param_count: u(m.param_count()),
         weight_type: dtype_of(m.weight_type()),
         kv_type: dtype_of(m.kv_type()),
+        snapshot_bytes: u(m.snapshot_bytes()),
     }
 }
 

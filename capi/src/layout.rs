@@ -27,7 +27,7 @@ use crate::status::runnel_status::{self, RUNNEL_ERR_NOT_INITIALIZED};
 
 /// Bytes of a `runnel_model` object (this pointer width).
 #[cfg(target_pointer_width = "64")]
-pub const RUNNEL_MODEL_SIZE: usize = 144;
+pub const RUNNEL_MODEL_SIZE: usize = 152;
 /// Alignment of a `runnel_model` object (this pointer width).
 #[cfg(target_pointer_width = "64")]
 pub const RUNNEL_MODEL_ALIGN: usize = 8;
@@ -40,7 +40,7 @@ pub const RUNNEL_SESSION_ALIGN: usize = 8;
 
 /// Bytes of a `runnel_model` object (this pointer width).
 #[cfg(target_pointer_width = "32")]
-pub const RUNNEL_MODEL_SIZE: usize = 80;
+pub const RUNNEL_MODEL_SIZE: usize = 84;
 /// Alignment of a `runnel_model` object (this pointer width).
 #[cfg(target_pointer_width = "32")]
 pub const RUNNEL_MODEL_ALIGN: usize = 4;

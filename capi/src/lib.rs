@@ -58,7 +58,8 @@ mod status;
 
 pub use api::{
     runnel_model_get_info, runnel_model_open, runnel_session_init, runnel_session_reset,
-    runnel_session_step_frame, runnel_session_step_token,
+    runnel_session_restore, runnel_session_snapshot, runnel_session_step_frame,
+    runnel_session_step_token,
 };
 pub use info::{runnel_dtype, runnel_input_kind, runnel_model_info};
 pub use layout::{

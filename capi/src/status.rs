@@ -57,6 +57,17 @@ pub enum runnel_status {
     /// An internal error (a runtime error this API does not know, or a caught panic). Reset or
     /// re-initialise the session before using it again.
     RUNNEL_ERR_INTERNAL = 16,
+    /// A frame value is NaN or infinite; the step did nothing.
+    RUNNEL_ERR_NON_FINITE_INPUT = 17,
+    /// The step overflowed to a NaN or infinity in the state or the logits: the session was reset
+    /// to the start of a stream and `out` zeroed, so the session stays usable.
+    RUNNEL_ERR_NON_FINITE_STATE = 18,
+    /// A state snapshot is truncated, corrupted, of another format version or holds values no
+    /// session can have; the session did not change.
+    RUNNEL_ERR_BAD_SNAPSHOT = 19,
+    /// A state snapshot was taken from a session of another model (or another conversion of it);
+    /// the session did not change.
+    RUNNEL_ERR_SNAPSHOT_MISMATCH = 20,
 }
 
 /// The status code of a runtime error.
@@ -73,9 +84,13 @@ pub(crate) fn status_of(e: Error) -> runnel_status {
         Error::WrongInputKind => RUNNEL_ERR_WRONG_INPUT_KIND,
         Error::TokenOutOfRange { .. } => RUNNEL_ERR_TOKEN_OUT_OF_RANGE,
         Error::WrongLength {
-            what: runnel::Buffer::Output,
+            what: runnel::Buffer::Output | runnel::Buffer::Snapshot,
             ..
         } => RUNNEL_ERR_BUFFER_TOO_SMALL,
+        Error::NonFiniteInput { .. } => RUNNEL_ERR_NON_FINITE_INPUT,
+        Error::NonFiniteState => RUNNEL_ERR_NON_FINITE_STATE,
+        Error::BadSnapshot { .. } => RUNNEL_ERR_BAD_SNAPSHOT,
+        Error::SnapshotOfAnotherModel { .. } => RUNNEL_ERR_SNAPSHOT_MISMATCH,
         Error::WrongLength { .. } => RUNNEL_ERR_BAD_LENGTH,
         _ => RUNNEL_ERR_INTERNAL,
     }
@@ -93,7 +108,7 @@ pub extern "C" fn runnel_status_message(status: i32) -> *const c_char {
 
 /// The text `runnel_status_message()` returns for `status` (any integer C may pass).
 fn message(status: i32) -> &'static CStr {
-    const TABLE: [(runnel_status, &CStr); 17] = [
+    const TABLE: [(runnel_status, &CStr); 21] = [
         (RUNNEL_OK, c"ok"),
         (RUNNEL_ERR_NULL, c"a pointer argument is NULL"),
         (
@@ -141,6 +156,22 @@ fn message(status: i32) -> &'static CStr {
         ),
         (RUNNEL_ERR_OVERLAP, c"buffers that must be disjoint overlap"),
         (RUNNEL_ERR_INTERNAL, c"internal error"),
+        (
+            RUNNEL_ERR_NON_FINITE_INPUT,
+            c"a frame value is NaN or infinite",
+        ),
+        (
+            RUNNEL_ERR_NON_FINITE_STATE,
+            c"the step overflowed to a non-finite value; the session was reset",
+        ),
+        (
+            RUNNEL_ERR_BAD_SNAPSHOT,
+            c"invalid state snapshot (truncated, corrupted or another version)",
+        ),
+        (
+            RUNNEL_ERR_SNAPSHOT_MISMATCH,
+            c"state snapshot of another model",
+        ),
     ];
     for (code, text) in TABLE {
         if code as i32 == status {
@@ -175,6 +206,30 @@ mod tests {
                 RUNNEL_ERR_BAD_LENGTH,
             ),
             (Error::Misaligned { required: 4 }, RUNNEL_ERR_MISALIGNED),
+            (
+                Error::NonFiniteInput { index: 3 },
+                RUNNEL_ERR_NON_FINITE_INPUT,
+            ),
+            (Error::NonFiniteState, RUNNEL_ERR_NON_FINITE_STATE),
+            (
+                Error::BadSnapshot { what: "checksum" },
+                RUNNEL_ERR_BAD_SNAPSHOT,
+            ),
+            (
+                Error::SnapshotOfAnotherModel {
+                    expected: 1,
+                    found: 2,
+                },
+                RUNNEL_ERR_SNAPSHOT_MISMATCH,
+            ),
+            (
+                Error::WrongLength {
+                    what: runnel::Buffer::Snapshot,
+                    expected: 2,
+                    given: 1,
+                },
+                RUNNEL_ERR_BUFFER_TOO_SMALL,
+            ),
         ];
         for (e, code) in cases {
             assert_eq!(status_of(e), code);

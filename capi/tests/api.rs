@@ -140,7 +140,7 @@ fn status_codes() {
         );
         assert_eq!(runnel_session_reset(&mut *s), RUNNEL_OK);
     }
-    for code in 0..=16 {
+    for code in 0..=20 {
         // SAFETY: the function returns a static NUL-terminated string.
         let msg = unsafe { std::ffi::CStr::from_ptr(runnel_status_message(code)) };
         assert!(!msg.to_bytes().is_empty());
@@ -151,6 +151,148 @@ fn status_codes() {
         );
     }
     // SAFETY: as above.
-    let unknown = unsafe { std::ffi::CStr::from_ptr(runnel_status_message(17)) };
+    let unknown = unsafe { std::ffi::CStr::from_ptr(runnel_status_message(21)) };
     assert_eq!(unknown.to_str().unwrap(), "unknown runnel status code");
+}
+
+/// Snapshot mid-stream, restore into a second session over another arena, continue bit for bit;
+/// a corrupted snapshot is refused with the session unchanged.
+#[test]
+fn snapshot_and_restore_through_the_c_api() {
+    let (blob, inputs) = fixture_blob("tok_lstm2_attn_gru");
+    let Inputs::Tokens(tok) = &inputs else {
+        panic!("a token fixture")
+    };
+    let bytes = blob.as_bytes();
+    let mut m = zeroed_model();
+    let mut info = MaybeUninit::<runnel_model_info>::uninit();
+    // SAFETY: valid pointers and lengths; the blob outlives the model.
+    unsafe {
+        assert_eq!(
+            runnel_model_open(&mut *m, bytes.as_ptr().cast(), bytes.len()),
+            RUNNEL_OK
+        );
+        assert_eq!(runnel_model_get_info(&*m, info.as_mut_ptr()), RUNNEL_OK);
+    }
+    // SAFETY: written by the successful call above.
+    let info = unsafe { info.assume_init() };
+    let od = info.output_dim as usize;
+    let steps = 12.min(tok.len());
+    let mut arenas = [
+        vec![0u8; info.state_bytes as usize + 3],
+        vec![0u8; info.state_bytes as usize + 8],
+    ];
+    let (a1, a2) = arenas.split_at_mut(1);
+    let (mut s1, mut s2) = (zeroed_session(), zeroed_session());
+    let mut snap = vec![0u8; info.snapshot_bytes as usize + 1];
+    let mut want = vec![0f32; od];
+    let mut got = vec![0f32; od];
+    // SAFETY: valid pointers and lengths; the blob, model and arenas outlive the sessions.
+    unsafe {
+        assert_eq!(
+            runnel_session_init(&mut *s1, &*m, a1[0].as_mut_ptr().cast(), a1[0].len()),
+            RUNNEL_OK
+        );
+        assert_eq!(
+            runnel_session_init(
+                &mut *s2,
+                &*m,
+                a2[0][1..].as_mut_ptr().cast(),
+                a2[0].len() - 1
+            ),
+            RUNNEL_OK
+        );
+        for &t in &tok[..steps / 2] {
+            let st = runnel_session_step_token(&mut *s1, t as u32, want.as_mut_ptr(), od);
+            assert_eq!(st, RUNNEL_OK);
+        }
+        let mut written = 0usize;
+        // At an odd address, one byte too short, then right.
+        assert_eq!(
+            runnel_session_snapshot(
+                &mut *s1,
+                snap[1..].as_mut_ptr().cast(),
+                snap.len() - 2,
+                &mut written
+            ),
+            RUNNEL_ERR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(
+            runnel_session_snapshot(
+                &mut *s1,
+                snap[1..].as_mut_ptr().cast(),
+                snap.len() - 1,
+                &mut written
+            ),
+            RUNNEL_OK
+        );
+        assert_eq!(written, info.snapshot_bytes as usize);
+        let mut bad = snap.clone();
+        bad[20] ^= 1;
+        assert_eq!(
+            runnel_session_restore(&mut *s2, bad[1..].as_ptr().cast(), written),
+            RUNNEL_ERR_BAD_SNAPSHOT
+        );
+        assert_eq!(
+            runnel_session_restore(&mut *s2, snap[1..].as_ptr().cast(), written),
+            RUNNEL_OK
+        );
+        for &t in &tok[steps / 2..steps] {
+            assert_eq!(
+                runnel_session_step_token(&mut *s1, t as u32, want.as_mut_ptr(), od),
+                RUNNEL_OK
+            );
+            assert_eq!(
+                runnel_session_step_token(&mut *s2, t as u32, got.as_mut_ptr(), od),
+                RUNNEL_OK
+            );
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "restored session differs"
+            );
+        }
+    }
+}
+
+/// Re-opening a model object while sessions exist (the documented invalidation path): the
+/// session reports `RUNNEL_ERR_NOT_INITIALIZED` — and, under Miri, without undefined behaviour
+/// (the session's model pointer once came from a shared reference that the re-open invalidated).
+#[test]
+fn reopening_the_model_invalidates_its_sessions() {
+    let (blob, _) = fixture_blob("tok_lstm");
+    let bytes = blob.as_bytes();
+    let mut m = zeroed_model();
+    let mut s = zeroed_session();
+    let mut arena = vec![0u8; 1 << 16];
+    let mut out = [0f32; 64];
+    let pm: *mut runnel_model = &mut *m;
+    // SAFETY: valid pointers and lengths; the blob and arena outlive the model and session.
+    unsafe {
+        assert_eq!(
+            runnel_model_open(pm, bytes.as_ptr().cast(), bytes.len()),
+            RUNNEL_OK
+        );
+        assert_eq!(
+            runnel_session_init(&mut *s, pm, arena.as_mut_ptr().cast(), arena.len()),
+            RUNNEL_OK
+        );
+        let mut info = MaybeUninit::<runnel_model_info>::uninit();
+        assert_eq!(runnel_model_get_info(pm, info.as_mut_ptr()), RUNNEL_OK);
+        let od = info.assume_init().output_dim as usize;
+        assert_eq!(
+            runnel_session_step_token(&mut *s, 1, out.as_mut_ptr(), od),
+            RUNNEL_OK
+        );
+        assert_eq!(
+            runnel_model_open(pm, bytes.as_ptr().cast(), bytes.len()),
+            RUNNEL_OK
+        );
+        assert_eq!(
+            runnel_session_step_token(&mut *s, 1, out.as_mut_ptr(), od),
+            RUNNEL_ERR_NOT_INITIALIZED
+        );
+        assert_eq!(runnel_session_reset(&mut *s), RUNNEL_ERR_NOT_INITIALIZED);
+    }
 }

@@ -74,6 +74,29 @@ pub enum Error {
         /// The model's vocabulary size.
         vocab: u32,
     },
+    /// A state snapshot is truncated, corrupted, of another format version, or holds values no
+    /// session can have. The session was not changed.
+    BadSnapshot {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// A state snapshot was taken from a session of another model (or another conversion of it).
+    /// The session was not changed.
+    SnapshotOfAnotherModel {
+        /// The fingerprint of this session's model.
+        expected: u32,
+        /// The fingerprint in the snapshot.
+        found: u32,
+    },
+    /// A frame value is NaN or infinite; the step did nothing.
+    NonFiniteInput {
+        /// Index of the first non-finite value in the frame.
+        index: u32,
+    },
+    /// The step overflowed: it would have left a NaN or infinity in the session's state or in
+    /// the logits. The session has been reset to the start of a stream and the logits zeroed, so
+    /// the session stays usable.
+    NonFiniteState,
     /// A caller slice (frame or output row) has the wrong length.
     WrongLength {
         /// Which slice.
@@ -121,6 +144,18 @@ impl fmt::Display for Error {
                 "state arena too small: needs {needed} bytes, given {given}"
             ),
             Error::WrongInputKind => write!(f, "wrong input kind for this model"),
+            Error::BadSnapshot { what } => write!(f, "invalid state snapshot: {what}"),
+            Error::SnapshotOfAnotherModel { expected, found } => write!(
+                f,
+                "state snapshot of another model (fingerprint {found:#010x}, this model {expected:#010x})"
+            ),
+            Error::NonFiniteInput { index } => {
+                write!(f, "frame value {index} is not finite (NaN or infinity)")
+            }
+            Error::NonFiniteState => write!(
+                f,
+                "the step overflowed to a non-finite value; the session was reset"
+            ),
             Error::TokenOutOfRange { token, vocab } => {
                 write!(f, "token {token} out of range (vocab {vocab})")
             }
@@ -148,6 +183,8 @@ pub enum Buffer {
     Frame,
     /// The logits row a step writes (`[output_dim]`).
     Output,
+    /// The buffer a snapshot is written to (`[crate::Model::snapshot_bytes]` bytes).
+    Snapshot,
 }
 
 impl Buffer {
@@ -156,6 +193,7 @@ impl Buffer {
         match self {
             Buffer::Frame => "frame",
             Buffer::Output => "output",
+            Buffer::Snapshot => "snapshot buffer",
         }
     }
 }

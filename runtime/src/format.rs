@@ -23,6 +23,36 @@ pub const DATA_ALIGN: usize = 16;
 /// Alignment the runtime requires of the blob's first byte (f32 tensors are read in place).
 pub const BLOB_ALIGN: usize = 4;
 
+/// The four bytes every session snapshot starts with.
+pub const SNAPSHOT_MAGIC: [u8; 4] = *b"RNSS";
+/// The snapshot format version this runtime writes and reads.
+pub const SNAPSHOT_VERSION: u16 = 1;
+
+/// The fixed header of a session snapshot ([`crate::Session::snapshot`]), followed by the
+/// session's persistent state (`state_bytes`, little-endian 4-byte words as in the arena) and a
+/// CRC-32 of everything before it.
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct SnapshotHeader {
+    /// [`SNAPSHOT_MAGIC`].
+    pub magic: [u8; 4],
+    /// [`SNAPSHOT_VERSION`].
+    pub version: u16,
+    /// `size_of::<SnapshotHeader>()` (32).
+    pub header_len: u16,
+    /// Bytes of the whole snapshot, CRC included.
+    pub total_len: u32,
+    /// [`crate::Model::fingerprint`] of the model the session ran.
+    pub model_fingerprint: u32,
+    /// [`Header::total_len`] of that model's blob.
+    pub model_len: u32,
+    /// Bytes of persistent state that follow.
+    pub state_bytes: u32,
+    /// Zero.
+    pub reserved: [u32; 2],
+}
+const _: () = assert!(core::mem::size_of::<SnapshotHeader>() == 32);
+
 /// [`Header::flags`] bit: a final LayerNorm precedes the head.
 pub const FLAG_FINAL_NORM: u32 = 1;
 

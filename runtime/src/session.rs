@@ -2,7 +2,7 @@
 
 use crate::blocks::{Scratch, StepCtx};
 use crate::error::{Buffer, Error};
-use crate::kernels::{layer_norm, matvec, row_to_f32};
+use crate::kernels::{all_finite, layer_norm, matvec, row_to_f32};
 use crate::model::{Model, Reader};
 use crate::schema::{self, InputKind, InputWeights};
 
@@ -11,7 +11,7 @@ use crate::schema::{self, InputKind, InputWeights};
 #[derive(Debug)]
 pub struct Session<'m, 's> {
     model: &'m Model<'m>,
-    arena: &'s mut [f32], // [model.layout.total_words]
+    pub(crate) arena: &'s mut [f32], // [model.layout.total_words]
 }
 
 impl<'m, 's> Session<'m, 's> {
@@ -60,7 +60,10 @@ impl<'m, 's> Session<'m, 's> {
     }
 
     /// Feeds one token and writes the step's logits into `out` (`[output_dim]`). On error nothing
-    /// changes.
+    /// changes, with one exception: if the step would leave a non-finite value (NaN, ±inf) in the
+    /// state or the logits — an overflow — it returns [`Error::NonFiniteState`], sets `out` to
+    /// zeros and resets the session to the start of a stream (as [`Session::reset`]), so that the
+    /// session stays usable and is never silently poisoned.
     pub fn step_token(&mut self, token: u32, out: &mut [f32]) -> Result<(), Error> {
         let InputKind::Tokens { vocab } = self.model.input_kind() else {
             return Err(Error::WrongInputKind);
@@ -76,12 +79,15 @@ impl<'m, 's> Session<'m, 's> {
             if let InputWeights::Tokens { embed } = input {
                 row_to_f32(&embed, token as usize, &mut s.x[..embed.cols]);
             }
-        });
-        Ok(())
+        })
     }
 
     /// Feeds one frame (`[dim]`) and writes the step's logits into `out` (`[output_dim]`). On
-    /// error nothing changes.
+    /// error nothing changes, except after [`Error::NonFiniteState`] (see [`Session::step_token`]).
+    ///
+    /// Every value must be finite ([`Error::NonFiniteInput`] otherwise). Any finite frame is
+    /// accepted; the input layer computes in f32, so frames whose products with the input weights
+    /// overflow f32 (about `|x| · Σ|w| > 3.4e38`) end in [`Error::NonFiniteState`].
     pub fn step_frame(&mut self, frame: &[f32], out: &mut [f32]) -> Result<(), Error> {
         let InputKind::Frames { dim } = self.model.input_kind() else {
             return Err(Error::WrongInputKind);
@@ -93,20 +99,28 @@ impl<'m, 's> Session<'m, 's> {
                 given: frame.len() as u32,
             });
         }
+        if let Some(index) = frame.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFiniteInput {
+                index: index as u32,
+            });
+        }
         self.check_out(out)?;
         self.forward(out, |input, s| {
             if let InputWeights::Frames { w, b } = input {
                 matvec(&w, frame, b, &mut s.x[..w.rows], s.q8);
             }
-        });
-        Ok(())
+        })
     }
 
     /// The forward pass: `embed` puts the input layer's output in `s.x[..d_model]`, then every
     /// block steps in order on its slice of the state, then the final norm and head write `out`.
-    /// Inputs were checked by the caller and the model by [`Model::from_bytes`], so nothing here
-    /// can fail.
-    fn forward(&mut self, out: &mut [f32], embed: impl FnOnce(InputWeights<'_>, &mut Scratch<'_>)) {
+    /// Inputs were checked by the caller and the model by [`Model::from_bytes`]; the only failure
+    /// is a non-finite result, after which the session is reset.
+    fn forward(
+        &mut self,
+        out: &mut [f32],
+        embed: impl FnOnce(InputWeights<'_>, &mut Scratch<'_>),
+    ) -> Result<(), Error> {
         let model = self.model;
         let dims = model.dims();
         let ctx = StepCtx {
@@ -118,12 +132,13 @@ impl<'m, 's> Session<'m, 's> {
 
         embed(schema::input(&dims, &mut t), &mut s);
         let mut width = dims.d_model;
+        let mut finite = true;
         for (i, block) in model.blocks().enumerate() {
             // Validated: the blocks' state words sum to `layout.state_words`.
             let words = block.state_words(ctx.kv).unwrap_or(0).min(state.len());
             let (st, rest) = core::mem::take(&mut state).split_at_mut(words);
             state = rest;
-            block.step(i, &mut t, st, &mut s, ctx);
+            finite &= block.step(i, &mut t, st, &mut s, ctx);
             width = block.out_width();
         }
         let tail = schema::tail(&dims, width, &mut t);
@@ -135,6 +150,12 @@ impl<'m, 's> Session<'m, 's> {
             None => &s.x[..width],
         };
         matvec(&tail.head, x, tail.bias, out, s.q8);
+        if finite && all_finite(out) {
+            return Ok(());
+        }
+        out.fill(0.0);
+        self.reset();
+        Err(Error::NonFiniteState)
     }
 }
 

@@ -320,7 +320,7 @@ static void misuse(const char *tok_dir, const char *frame_dir) {
     /* runnel_status_message: every code has its own text; unknown codes are named as such. */
     const char *unknown = runnel_status_message(-1);
     CHECK(unknown && strcmp(unknown, "unknown runnel status code") == 0, "message(-1)");
-    CHECK(strcmp(runnel_status_message(RUNNEL_ERR_INTERNAL + 1), unknown) == 0, "message(17)");
+    CHECK(strcmp(runnel_status_message(RUNNEL_ERR_SNAPSHOT_MISMATCH + 1), unknown) == 0, "message(21)");
     CHECK(strcmp(runnel_status_message(INT32_MAX), unknown) == 0, "message(INT32_MAX)");
     CHECK(strcmp(runnel_status_message(INT32_MIN), unknown) == 0, "message(INT32_MIN)");
     CHECK(strcmp(runnel_status_message(RUNNEL_OK), "ok") == 0, "message(OK)");

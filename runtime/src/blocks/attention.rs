@@ -15,10 +15,10 @@ use core::fmt;
 
 use half::f16;
 
-use crate::blocks::{Scratch, ScratchNeed, StepCtx};
+use crate::blocks::{f32s_finite, Scratch, ScratchNeed, StepCtx};
 use crate::error::Error;
 use crate::format::BlockEntry;
-use crate::kernels::{self, layer_norm, matvec, quantize_i8, Mat};
+use crate::kernels::{self, all_finite, layer_norm, matvec, quantize_i8, Mat};
 use crate::limits::MAX_DIM;
 use crate::schema::{dim, Activation, BlockKind, DType, Norm, TensorName, TensorSource};
 
@@ -182,6 +182,32 @@ impl AttentionSpec {
         })
     }
 
+    /// Whether `st` is a state this block's steps can produce: ring counters below / at most
+    /// `window`, finite keys, values and scales.
+    pub(crate) fn check_state(&self, st: &[u8], kv: DType) -> bool {
+        let Some(geo) = self.kv_geometry(kv) else {
+            return false;
+        };
+        if st.len() != geo.total * 4 {
+            return false;
+        }
+        let (ring, rest) = st.split_at(8);
+        let next = u32::from_le_bytes([ring[0], ring[1], ring[2], ring[3]]) as usize;
+        let filled = u32::from_le_bytes([ring[4], ring[5], ring[6], ring[7]]) as usize;
+        if next >= self.window || filled > self.window {
+            return false;
+        }
+        let (caches, scales) = rest.split_at(8 * geo.cache);
+        let caches_finite = match kv {
+            DType::F32 => f32s_finite(caches),
+            DType::F16 => caches
+                .chunks_exact(2)
+                .all(|h| f16::from_le_bytes([h[0], h[1]]).is_finite()),
+            DType::I8 => true,
+        };
+        caches_finite && f32s_finite(scales)
+    }
+
     pub(crate) fn scratch(&self) -> ScratchNeed {
         let w = self.width;
         ScratchNeed {
@@ -193,8 +219,15 @@ impl AttentionSpec {
         }
     }
 
-    /// One step on `s.x[..width]`, in place.
-    pub(crate) fn step(&self, b: &Weights<'_>, st: &mut [f32], s: &mut Scratch<'_>, ctx: StepCtx) {
+    /// One step on `s.x[..width]`, in place. Returns whether the key and value it cached are
+    /// finite (as computed, and as stored: f16 overflows beyond ±65504).
+    pub(crate) fn step(
+        &self,
+        b: &Weights<'_>,
+        st: &mut [f32],
+        s: &mut Scratch<'_>,
+        ctx: StepCtx,
+    ) -> bool {
         let w = self.width;
         let heads = self.heads;
         let hd = w / heads;
@@ -225,6 +258,7 @@ impl AttentionSpec {
         let mut vc = Kv::view(vw, kv);
         kc.store(next, &qkv[w..2 * w], heads, ks);
         vc.store(next, &qkv[2 * w..3 * w], heads, vs);
+        let finite = all_finite(&qkv[w..3 * w]) && kc.row_finite(next, w) && vc.row_finite(next, w);
         ring[0] = ((next + 1) % window) as u32;
         ring[1] = filled as u32;
 
@@ -260,6 +294,7 @@ impl AttentionSpec {
                 *x += v;
             }
         }
+        finite
     }
 }
 
@@ -298,6 +333,17 @@ impl Kv<'_> {
                         quantize_i8(&src[r.clone()], &mut d[at + r.start..at + r.end]);
                 }
             }
+        }
+    }
+
+    /// Whether row `slot` (`[w]`) holds finite values (int8 rows always do; their scales come
+    /// from finite inputs, which the caller checks).
+    fn row_finite(&self, slot: usize, w: usize) -> bool {
+        let a = slot * w..(slot + 1) * w;
+        match self {
+            Kv::F32(d) => all_finite(&d[a]),
+            Kv::F16(d) => d[a].iter().all(|v| v.is_finite()),
+            Kv::I8(_) => true,
         }
     }
 

@@ -28,6 +28,12 @@ pub enum BlockSpec {
     Attention(AttentionSpec),
 }
 
+/// Whether every little-endian f32 in `b` (whole words) is finite.
+pub(crate) fn f32s_finite(b: &[u8]) -> bool {
+    b.chunks_exact(4)
+        .all(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]]).is_finite())
+}
+
 /// Largest scratch vectors a block uses during its step (elements; see [`crate::layout`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ScratchNeed {
@@ -163,6 +169,18 @@ impl BlockSpec {
         }
     }
 
+    /// Whether `st` — the block's state as little-endian bytes (`[state_words * 4]`, as in a
+    /// snapshot) — is a state this block's steps can produce: finite values, ring counters in
+    /// range. A restored snapshot must satisfy it.
+    pub fn check_state(&self, st: &[u8], kv: DType) -> bool {
+        match self {
+            BlockSpec::Recurrent(r) => {
+                r.state_words().map(|n| n * 4) == Some(st.len()) && f32s_finite(st)
+            }
+            BlockSpec::Attention(a) => a.check_state(st, kv),
+        }
+    }
+
     /// Scratch the block's step uses.
     pub fn scratch(&self) -> ScratchNeed {
         match self {
@@ -173,7 +191,7 @@ impl BlockSpec {
 
     /// One step of block `index` on `s.x[..in_width]` (leaving its output in
     /// `s.x[..out_width]`), reading its weights from `t` and its state from `st`
-    /// (`[state_words]`).
+    /// (`[state_words]`). Returns whether everything it wrote to `st` is finite.
     pub(crate) fn step<'a>(
         &self,
         index: usize,
@@ -181,7 +199,7 @@ impl BlockSpec {
         st: &mut [f32],
         s: &mut Scratch<'_>,
         ctx: StepCtx,
-    ) {
+    ) -> bool {
         match self {
             BlockSpec::Recurrent(r) => r.step(index, t, st, s, ctx),
             BlockSpec::Attention(a) => a.step(&a.weights(index, t), st, s, ctx),

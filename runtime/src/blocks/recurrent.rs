@@ -13,7 +13,7 @@ use core::fmt;
 use crate::blocks::{Scratch, ScratchNeed, StepCtx};
 use crate::error::Error;
 use crate::format::BlockEntry;
-use crate::kernels::{layer_norm, matvec, sigmoid, Mat};
+use crate::kernels::{all_finite, layer_norm, matvec, sigmoid, Mat};
 use crate::schema::{dim, BlockKind, Norm, TensorName, TensorSource};
 
 /// [`BlockEntry::flags`] bit: pre-norm.
@@ -203,7 +203,7 @@ impl RecurrentSpec {
         }
     }
 
-    /// One step: `s.x[..in_width]` → `s.x[..hidden]`.
+    /// One step: `s.x[..in_width]` → `s.x[..hidden]`. Returns whether the new state is finite.
     pub(crate) fn step<'a>(
         &self,
         index: usize,
@@ -211,7 +211,7 @@ impl RecurrentSpec {
         st: &mut [f32],
         s: &mut Scratch<'_>,
         ctx: StepCtx,
-    ) {
+    ) -> bool {
         let w = self.in_width;
         let hid = self.hidden;
         let per = self.cell.state_per_unit() * hid;
@@ -265,5 +265,6 @@ impl RecurrentSpec {
         } else {
             s.x[..hid].copy_from_slice(h);
         }
+        all_finite(&st[..self.num_layers * per])
     }
 }
