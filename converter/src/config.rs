@@ -1,7 +1,7 @@
 //! The `runnel.config` JSON of the model contract (`runnel-model/1`), parsed strictly: unknown
 //! keys, unknown kinds and inconsistent shapes are errors that name the offending key. The
-//! top-level keys are here; each block kind's keys are in [`crate::blocks`]. The result is the
-//! runtime's own schema types ([`runnel::BlockSpec`], [`runnel::InputKind`]).
+//! top-level keys are here; each block kind's keys are in `converter/src/blocks/`. The result is
+//! the runtime's own schema types ([`runnel::BlockSpec`], [`runnel::InputKind`]).
 //!
 //! The JSON itself is read strictly too: a key repeated in any object is an error naming its
 //! path (plain `serde_json` would keep the last value), and a value that is not valid JSON is
@@ -502,10 +502,10 @@ mod tests {
         );
         assert!(e(parse(r#"[{"kind":"lstm","hidden":8,"hidden":8}]"#))
             .contains("duplicate key `blocks[0].hidden`"));
-        assert!(
-            e(parse(r#"[{"kind":"lstm"},{"kind":"attention","heads":2,"window":2,"window":4}]"#))
-                .contains("duplicate key `blocks[1].window`")
-        );
+        assert!(e(parse(
+            r#"[{"kind":"lstm"},{"kind":"attention","heads":2,"window":2,"window":4}]"#
+        ))
+        .contains("duplicate key `blocks[1].window`"));
         assert!(e(Config::from_json(
             r#"{"format":"runnel-model/1","input":{"kind":"tokens","kind":"frames","vocab":10}}"#
         ))
@@ -542,7 +542,10 @@ mod tests {
             .to_string()
             .contains("`norm_eps`"));
         // Rounds to f32::MAX, so it fits; below the smallest subnormal rounds to 0, accepted.
-        assert_eq!(top(r#","norm_eps":3.4028235e38"#).unwrap().norm_eps, f32::MAX);
+        assert_eq!(
+            top(r#","norm_eps":3.4028235e38"#).unwrap().norm_eps,
+            f32::MAX
+        );
         assert_eq!(top(r#","norm_eps":1e-50"#).unwrap().norm_eps, 0.0);
     }
 

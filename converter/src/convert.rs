@@ -187,7 +187,10 @@ fn stats(orig: &[f32], back: impl Iterator<Item = f32>) -> (f64, f32) {
     let mut noise = 0f64;
     let mut max = 0f64;
     for (&a, b) in orig.iter().zip(back) {
-        debug_assert!(a.is_finite() && b.is_finite(), "stats of a non-finite value");
+        debug_assert!(
+            a.is_finite() && b.is_finite(),
+            "stats of a non-finite value"
+        );
         sig += a as f64 * a as f64;
         let e = a as f64 - b as f64;
         noise += e * e;
@@ -456,7 +459,10 @@ mod tests {
     #[test]
     fn non_finite_values_are_named_with_their_position() {
         let mut m = vec![0.5f32; 4 * 5];
-        assert_eq!(check_finite("m", &spec(TensorRole::Matrix, 4, 5), &m), Ok(()));
+        assert_eq!(
+            check_finite("m", &spec(TensorRole::Matrix, 4, 5), &m),
+            Ok(())
+        );
         m[2 * 5 + 3] = f32::NAN;
         m[19] = f32::INFINITY;
         assert_eq!(
@@ -512,7 +518,9 @@ mod tests {
                     .unwrap_err()
                     .to_string();
                 assert!(
-                    msg.starts_with("runnel.config: `blocks[1].window` = 100000000 makes the state arena"),
+                    msg.starts_with(
+                        "runnel.config: `blocks[1].window` = 100000000 makes the state arena"
+                    ),
                     "{msg}"
                 );
                 assert!(msg.contains(&format!("{} KV cache", kv.name())), "{msg}");
