@@ -458,27 +458,19 @@ mod tests {
 
     #[test]
     fn non_finite_values_are_named_with_their_position() {
+        let check = |role, rows, cols, vals: &[f32]| {
+            check_finite("t", &spec(role, rows, cols), vals).map_err(|e| e.to_string())
+        };
         let mut m = vec![0.5f32; 4 * 5];
-        assert_eq!(
-            check_finite("m", &spec(TensorRole::Matrix, 4, 5), &m),
-            Ok(())
-        );
+        assert_eq!(check(TensorRole::Matrix, 4, 5, &m), Ok(()));
         m[2 * 5 + 3] = f32::NAN;
         m[19] = f32::INFINITY;
-        assert_eq!(
-            check_finite("m", &spec(TensorRole::Matrix, 4, 5), &m)
-                .unwrap_err()
-                .to_string(),
-            "tensor `m` has a non-finite value (NaN) at [2, 3]"
-        );
+        let want = "tensor `t` has a non-finite value (NaN) at [2, 3]";
+        assert_eq!(check(TensorRole::Matrix, 4, 5, &m), Err(want.into()));
         let mut v = vec![1.0f32; 6];
         v[4] = f32::NEG_INFINITY;
-        assert_eq!(
-            check_finite("v", &spec(TensorRole::Vector, 1, 6), &v)
-                .unwrap_err()
-                .to_string(),
-            "tensor `v` has a non-finite value (-inf) at [4]"
-        );
+        let want = "tensor `t` has a non-finite value (-inf) at [4]";
+        assert_eq!(check(TensorRole::Vector, 1, 6, &v), Err(want.into()));
     }
 
     #[test]
