@@ -1,11 +1,19 @@
 //! The `runnel.config` JSON of the model contract (`runnel-model/1`), parsed strictly: unknown
 //! keys, unknown kinds and inconsistent shapes are errors that name the offending key. The
-//! top-level keys are here; each block kind's keys are in [`crate::blocks`]. The result is the
-//! runtime's own schema types ([`runnel::BlockSpec`], [`runnel::InputKind`]).
+//! top-level keys are here; each block kind's keys are in `converter/src/blocks/`. The result is
+//! the runtime's own schema types ([`runnel::BlockSpec`], [`runnel::InputKind`]).
+//!
+//! The JSON itself is read strictly too: a key repeated in any object is an error naming its
+//! path (plain `serde_json` would keep the last value), and a value that is not valid JSON is
+//! reported with the path of the key it belongs to.
+
+use std::cell::RefCell;
+use std::fmt;
 
 use runnel::schema::{InputCode, ModelDims};
 use runnel::{BlockSpec, InputKind};
-use serde_json::{Map, Value};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 
 use crate::Error;
 
@@ -126,11 +134,163 @@ pub(crate) fn string<'a>(
     }
 }
 
+/// A number stored as an f32, or `default` when absent: finite, non-negative and within f32's
+/// range once rounded to the nearest f32 (a value beyond ±3.4028235e38 is an error). A positive
+/// value below f32's smallest subnormal (~1.4e-45) rounds to 0, which is accepted: the key's
+/// value is what the runtime computes with, and 0 is a valid value for it.
+pub(crate) fn non_negative_f32(
+    m: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    default: f32,
+) -> Result<f32, Error> {
+    let p = key_path(path, key);
+    let Some(v) = m.get(key) else {
+        return Ok(default);
+    };
+    let e = v
+        .as_f64()
+        .ok_or_else(|| err(format!("`{p}` must be a number, got {v}")))?;
+    if !(e.is_finite() && e >= 0.0) {
+        return Err(err(format!(
+            "`{p}` must be finite and non-negative, got {v}"
+        )));
+    }
+    let f = e as f32;
+    if !f.is_finite() {
+        return Err(err(format!(
+            "`{p}` = {e:e} does not fit an f32 (largest {:e})",
+            f32::MAX
+        )));
+    }
+    Ok(f)
+}
+
+/// Why the strict JSON reader failed, recorded by the innermost value that failed (outer levels
+/// see it set and leave it).
+enum JsonFailure {
+    /// The value at this path is not valid JSON.
+    At(String),
+    /// This key path appears twice in its object.
+    Duplicate(String),
+}
+
+/// A JSON value at `path`, read into a [`Value`] while refusing duplicate keys at every level.
+struct Strict<'a> {
+    path: String,
+    failure: &'a RefCell<Option<JsonFailure>>,
+}
+
+impl Strict<'_> {
+    fn child(&self, path: String) -> Self {
+        Strict {
+            path,
+            failure: self.failure,
+        }
+    }
+
+    /// Records that the value at `path` failed, unless a value inside it already did.
+    fn fail_at(&self, path: &str) {
+        let mut f = self.failure.borrow_mut();
+        if f.is_none() {
+            *f = Some(JsonFailure::At(path.to_string()));
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Value, E> {
+        // serde_json never yields a non-finite number.
+        Ok(Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let path = format!("{}[{}]", self.path, items.len());
+            match seq.next_element_seed(self.child(path.clone())) {
+                Ok(Some(v)) => items.push(v),
+                Ok(None) => return Ok(Value::Array(items)),
+                Err(e) => {
+                    self.fail_at(&path);
+                    return Err(e);
+                }
+            }
+        }
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut m = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let path = key_path(&self.path, &k);
+            if m.contains_key(&k) {
+                *self.failure.borrow_mut() = Some(JsonFailure::Duplicate(path));
+                return Err(de::Error::custom("duplicate key"));
+            }
+            match map.next_value_seed(self.child(path.clone())) {
+                Ok(v) => m.insert(k, v),
+                Err(e) => {
+                    self.fail_at(&path);
+                    return Err(e);
+                }
+            };
+        }
+        Ok(Value::Object(m))
+    }
+}
+
+/// Parses JSON text, refusing a key repeated in any object; errors name the key's path.
+pub(crate) fn parse_json(text: &str) -> Result<Value, Error> {
+    let failure = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let seed = Strict {
+        path: String::new(),
+        failure: &failure,
+    };
+    let parsed = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    parsed.map_err(|e| match failure.into_inner() {
+        Some(JsonFailure::Duplicate(p)) => err(format!(
+            "duplicate key `{p}` (at line {}, column {}); a key may appear once per object",
+            e.line(),
+            e.column()
+        )),
+        Some(JsonFailure::At(p)) => err(format!("`{p}` is not valid JSON: {e}")),
+        None => err(format!("not valid JSON: {e}")),
+    })
+}
+
 impl Config {
     /// Parses and validates the JSON text of `runnel.config`.
     pub fn from_json(text: &str) -> Result<Config, Error> {
-        let v: Value =
-            serde_json::from_str(text).map_err(|e| err(format!("not valid JSON: {e}")))?;
+        let v = parse_json(text)?;
         let m = object(&v, "runnel.config")?;
         check_keys(
             m,
@@ -178,20 +338,7 @@ impl Config {
         }
         let input = InputKind::new(code, input_dim);
         let d_model = positive(m, "d_model", "", None)?;
-        let norm_eps = match m.get("norm_eps") {
-            None => 1e-5,
-            Some(v) => {
-                let e = v
-                    .as_f64()
-                    .ok_or_else(|| err(format!("`norm_eps` must be a number, got {v}")))?;
-                if !(e.is_finite() && e >= 0.0) {
-                    return Err(err(format!(
-                        "`norm_eps` must be finite and non-negative, got {e}"
-                    )));
-                }
-                e as f32
-            }
-        };
+        let norm_eps = non_negative_f32(m, "norm_eps", "", 1e-5)?;
         let final_norm = boolean(m, "final_norm", "", true)?;
         let out_v = m
             .get("output")
@@ -200,35 +347,41 @@ impl Config {
         check_keys(om, "output", &["dim"])?;
         let output_dim = positive(om, "dim", "output", None)?;
 
+        if d_model == 0 {
+            return Err(err("`d_model` must be at least 1".into()));
+        }
+        if output_dim == 0 {
+            return Err(err("`output.dim` must be at least 1".into()));
+        }
+
         let blocks_v = m
             .get("blocks")
             .ok_or_else(|| err("missing key `blocks`".into()))?;
         let arr = blocks_v
             .as_array()
             .ok_or_else(|| err("`blocks` must be a JSON array".into()))?;
-        let mut blocks = Vec::new();
-        let mut width = d_model;
-        for (i, b) in arr.iter().enumerate() {
-            let block = crate::blocks::parse(b, &format!("blocks[{i}]"), width)?;
-            width = block.out_width();
-            blocks.push(block);
-        }
-        if blocks.len() > runnel::limits::MAX_BLOCKS {
+        if arr.len() > runnel::limits::MAX_BLOCKS {
             return Err(err(format!(
-                "{} blocks exceed the runtime's limit of {}",
-                blocks.len(),
+                "`blocks` has {} blocks, over the runtime's limit of {}",
+                arr.len(),
                 runnel::limits::MAX_BLOCKS
             )));
         }
-        let layers: usize = blocks.iter().map(BlockSpec::rnn_layers).sum();
-        if layers > runnel::limits::MAX_RNN_LAYERS {
-            return Err(err(format!(
-                "{layers} recurrent layers in total exceed the runtime's limit of {}",
-                runnel::limits::MAX_RNN_LAYERS
-            )));
-        }
-        if d_model == 0 || output_dim == 0 {
-            return Err(err("`d_model` and `output.dim` must be at least 1".into()));
+        let mut blocks = Vec::new();
+        let mut width = d_model;
+        let mut layers = 0;
+        for (i, b) in arr.iter().enumerate() {
+            let path = format!("blocks[{i}]");
+            let block = crate::blocks::parse(b, &path, width)?;
+            layers += block.rnn_layers();
+            if layers > runnel::limits::MAX_RNN_LAYERS {
+                return Err(err(format!(
+                    "`{path}.num_layers` brings the recurrent layers to {layers} in total, over the runtime's limit of {}",
+                    runnel::limits::MAX_RNN_LAYERS
+                )));
+            }
+            width = block.out_width();
+            blocks.push(block);
         }
         Ok(Config {
             input,
@@ -331,5 +484,87 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("runnel.config"));
+    }
+
+    fn top(extra: &str) -> Result<Config, Error> {
+        Config::from_json(&format!(
+            r#"{{"format":"runnel-model/1","input":{{"kind":"tokens","vocab":10}},"d_model":8,"blocks":[{{"kind":"lstm"}}],"output":{{"dim":3}}{extra}}}"#
+        ))
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_every_level() {
+        let e = |r: Result<Config, Error>| r.unwrap_err().to_string();
+        let msg = e(top(r#","d_model":16"#));
+        assert!(
+            msg.starts_with("runnel.config: duplicate key `d_model`"),
+            "{msg}"
+        );
+        assert!(e(parse(r#"[{"kind":"lstm","hidden":8,"hidden":8}]"#))
+            .contains("duplicate key `blocks[0].hidden`"));
+        assert!(e(parse(
+            r#"[{"kind":"lstm"},{"kind":"attention","heads":2,"window":2,"window":4}]"#
+        ))
+        .contains("duplicate key `blocks[1].window`"));
+        assert!(e(Config::from_json(
+            r#"{"format":"runnel-model/1","input":{"kind":"tokens","kind":"frames","vocab":10}}"#
+        ))
+        .contains("duplicate key `input.kind`"));
+        // The same key in different objects is fine.
+        assert!(parse(r#"[{"kind":"lstm"},{"kind":"gru"}]"#).is_ok());
+    }
+
+    #[test]
+    fn json_errors_name_the_key_they_are_in() {
+        let msg = top(r#","norm_eps":1e400"#).unwrap_err().to_string();
+        assert!(msg.contains("`norm_eps` is not valid JSON"), "{msg}");
+        let msg = parse(r#"[{"kind":"lstm","hidden":}]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`blocks[0].hidden`"), "{msg}");
+        let msg = Config::from_json("{} x").unwrap_err().to_string();
+        assert!(msg.contains("not valid JSON"), "{msg}");
+    }
+
+    #[test]
+    fn norm_eps_must_fit_an_f32() {
+        let msg = top(r#","norm_eps":1e39"#).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "runnel.config: `norm_eps` = 1e39 does not fit an f32 (largest 3.4028235e38)"
+        );
+        assert!(top(r#","norm_eps":-1e-5"#)
+            .unwrap_err()
+            .to_string()
+            .contains("`norm_eps`"));
+        assert!(top(r#","norm_eps":"small""#)
+            .unwrap_err()
+            .to_string()
+            .contains("`norm_eps`"));
+        // Rounds to f32::MAX, so it fits; below the smallest subnormal rounds to 0, accepted.
+        assert_eq!(
+            top(r#","norm_eps":3.4028235e38"#).unwrap().norm_eps,
+            f32::MAX
+        );
+        assert_eq!(top(r#","norm_eps":1e-50"#).unwrap().norm_eps, 0.0);
+    }
+
+    #[test]
+    fn capacity_errors_name_the_key() {
+        let lstm = r#"{"kind":"lstm","num_layers":40}"#;
+        let msg = parse(&format!("[{lstm},{lstm}]")).unwrap_err().to_string();
+        assert!(msg.contains("`blocks[1].num_layers`"), "{msg}");
+        let many = vec![r#"{"kind":"gru"}"#; 17].join(",");
+        let msg = parse(&format!("[{many}]")).unwrap_err().to_string();
+        assert!(msg.contains("`blocks`"), "{msg}");
+        let dims = |d: usize, o: usize| {
+            Config::from_json(&format!(
+                r#"{{"format":"runnel-model/1","input":{{"kind":"tokens","vocab":10}},"d_model":{d},"blocks":[],"output":{{"dim":{o}}}}}"#
+            ))
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(dims(0, 3).contains("`d_model` must be"));
+        assert!(dims(8, 0).contains("`output.dim` must be"));
     }
 }

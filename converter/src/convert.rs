@@ -7,11 +7,24 @@ use runnel::format::{
     align_up, crc32, BlockEntry, DType, Header, TensorEntry, DATA_ALIGN, FLAG_FINAL_NORM, MAGIC,
     VERSION,
 };
+use runnel::layout::Layout;
 use runnel::schema::{self, TensorName, TensorRole, TensorSource, TensorSpec};
+use runnel::BlockSpec;
 use safetensors::{Dtype as StDtype, SafeTensors};
 
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::{AlignedBytes, Error};
+
+/// The largest state arena, in bytes, that [`convert`] accepts: 256 MiB.
+///
+/// The arena is what a caller must allocate before the first step (on a microcontroller, static
+/// RAM; in `runnel run`, one heap allocation), and it is sized almost entirely by the attention
+/// KV caches, `window × width` per block. A mistyped `window` (say 100000000) would otherwise
+/// yield a blob that asks for gigabytes and that no device can run. 256 MiB is hundreds of
+/// times the RAM of the largest microcontrollers, yet above any small model a host would
+/// reasonably stream: a window of 8192 steps at width 1024 with an f32 cache is 64 MiB per
+/// attention block. It also keeps the figure well inside the blob's 32-bit byte count.
+pub const MAX_STATE_BYTES: usize = 256 << 20;
 
 /// Storage choices for `runnel convert`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +44,8 @@ impl Default for ConvertOptions {
     }
 }
 
-/// What quantization did to one tensor.
+/// What quantization did to one tensor. Every weight is finite ([`convert`] refuses a NaN or an
+/// infinity, and a value an f16 cannot hold), so `snr_db` and `max_abs_err` are never NaN.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TensorReport {
     /// Contract name, e.g. `blocks.0.lstm.weight_ih_l0`.
@@ -128,6 +142,27 @@ fn read_f32(name: &str, view: &safetensors::tensor::TensorView<'_>) -> Result<Ve
     Ok(v)
 }
 
+/// Where flat index `i` of tensor `e` is: `[row, col]` for a matrix, `[i]` for a vector.
+fn position(e: &TensorSpec, i: usize) -> String {
+    match e.role {
+        TensorRole::Matrix => format!("[{}, {}]", i / e.cols, i % e.cols),
+        TensorRole::Vector => format!("[{i}]"),
+    }
+}
+
+/// Refuses a NaN or an infinity in `vals` (tensor `name`, spec `e`), naming the first one's
+/// position. Quantizing one would zero its int8 row, and copying it would poison every step.
+fn check_finite(name: &str, e: &TensorSpec, vals: &[f32]) -> Result<(), Error> {
+    match vals.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::new(format!(
+            "tensor `{name}` has a non-finite value ({}) at {}",
+            vals[i],
+            position(e, i)
+        ))),
+    }
+}
+
 /// Reads the `runnel.config` metadata of a safetensors file.
 pub fn read_config(st_bytes: &[u8]) -> Result<Config, Error> {
     let (_, meta) = SafeTensors::read_metadata(st_bytes)
@@ -144,16 +179,24 @@ pub fn read_config(st_bytes: &[u8]) -> Result<Config, Error> {
     Config::from_json(text)
 }
 
+/// Signal-to-noise ratio (dB) and largest absolute error of `back` against `orig`. Both must be
+/// finite (the callers guarantee it); the sums are then finite in f64, so the ratio is a number,
+/// or +inf when exact, never NaN.
 fn stats(orig: &[f32], back: impl Iterator<Item = f32>) -> (f64, f32) {
     let mut sig = 0f64;
     let mut noise = 0f64;
-    let mut max = 0f32;
+    let mut max = 0f64;
     for (&a, b) in orig.iter().zip(back) {
+        debug_assert!(
+            a.is_finite() && b.is_finite(),
+            "stats of a non-finite value"
+        );
         sig += a as f64 * a as f64;
-        let e = a - b;
-        noise += e as f64 * e as f64;
+        let e = a as f64 - b as f64;
+        noise += e * e;
         max = max.max(e.abs());
     }
+    let max = max as f32;
     let snr = if noise == 0.0 {
         f64::INFINITY
     } else {
@@ -162,9 +205,52 @@ fn stats(orig: &[f32], back: impl Iterator<Item = f32>) -> (f64, f32) {
     (snr, max)
 }
 
+/// The config key to blame for block `b` (`blocks[i]`) making the state arena too large: the
+/// window of an attention block (its KV cache), the width of a recurrent one.
+fn state_key(b: &BlockSpec, path: &str) -> String {
+    match b {
+        BlockSpec::Attention(a) => format!("`{path}.window` = {}", a.window),
+        BlockSpec::Recurrent(r) => format!(
+            "`{path}.hidden` = {} (with `num_layers` = {})",
+            r.hidden, r.num_layers
+        ),
+    }
+}
+
+/// The state arena layout of `cfg` stored as `opts` says, refused (naming the key of the first
+/// block at which it overflows or passes [`MAX_STATE_BYTES`]) when too large.
+fn state_layout(cfg: &Config, opts: &ConvertOptions) -> Result<Layout, Error> {
+    // The layout of the first `n` blocks; `None` when its size overflows.
+    let layout = |n: usize| {
+        let blocks = cfg.blocks[..n].iter().copied();
+        Layout::compute(&cfg.dims(), blocks, opts.weights, opts.kv).ok()
+    };
+    let fits = |l: &Layout| l.bytes() <= MAX_STATE_BYTES;
+    let all = layout(cfg.blocks.len());
+    if let Some(l) = all.filter(fits) {
+        return Ok(l);
+    }
+    // Too large: grow the model a block at a time to find the one that makes it so.
+    let culprit = (0..cfg.blocks.len())
+        .find(|&i| !layout(i + 1).is_some_and(|l| fits(&l)))
+        .map_or_else(
+            || "`d_model`".to_string(),
+            |i| state_key(&cfg.blocks[i], &format!("blocks[{i}]")),
+        );
+    let size = all.map_or("over 4 GiB".to_string(), |l| {
+        format!("{} bytes ({} MiB)", l.bytes(), l.bytes().div_ceil(1 << 20))
+    });
+    Err(config::err(format!(
+        "{culprit} makes the state arena {size} with {} weights and a {} KV cache, over this converter's limit of {MAX_STATE_BYTES} bytes (256 MiB)",
+        opts.weights.name(),
+        opts.kv.name()
+    )))
+}
+
 /// Converts a contract-conforming safetensors model into a `.rnl` blob.
 pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Error> {
     let cfg = read_config(st_bytes)?;
+    let layout = state_layout(&cfg, opts)?;
     let st = SafeTensors::deserialize(st_bytes)
         .map_err(|e| Error::new(format!("not a valid safetensors file: {e}")))?;
     let (expected, firsts) = expected_tensors(&cfg);
@@ -224,6 +310,7 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
             .tensor(name)
             .map_err(|err| Error::new(format!("tensor `{name}`: {err}")))?;
         let vals = read_f32(name, &view)?;
+        check_finite(name, e, &vals)?;
         params += vals.len();
         let dtype = match e.role {
             TensorRole::Matrix => opts.weights,
@@ -246,6 +333,14 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
             }
             DType::F16 => {
                 let h: Vec<f16> = vals.iter().map(|&v| f16::from_f32(v)).collect();
+                if let Some(i) = h.iter().position(|v| v.is_infinite()) {
+                    return Err(Error::new(format!(
+                        "tensor `{name}` has the value {} at {}, beyond the f16 range (±{}); store the weights as f32 or int8",
+                        vals[i],
+                        position(e, i),
+                        f16::MAX
+                    )));
+                }
                 entry.offset = place(&mut data, bytemuck::cast_slice(&h))?;
                 let (s, m) = stats(&vals, h.iter().map(|v| v.to_f32()));
                 (s, m, h.len() * 2)
@@ -314,12 +409,6 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
         state_bytes: 0,
         reserved1: 0,
     };
-    let layout = runnel::layout::Layout::compute(
-        &cfg.dims(),
-        cfg.blocks.iter().copied(),
-        opts.weights,
-        opts.kv,
-    )?;
     header.state_bytes =
         u32::try_from(layout.bytes()).map_err(|_| Error::new("state too large"))?;
 
@@ -352,4 +441,105 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
         params,
         state_bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(role: TensorRole, rows: usize, cols: usize) -> TensorSpec {
+        TensorSpec {
+            name: TensorName::top("head", "weight"),
+            role,
+            rows,
+            cols,
+        }
+    }
+
+    #[test]
+    fn non_finite_values_are_named_with_their_position() {
+        let check = |role, rows, cols, vals: &[f32]| {
+            check_finite("t", &spec(role, rows, cols), vals).map_err(|e| e.to_string())
+        };
+        let mut m = vec![0.5f32; 4 * 5];
+        assert_eq!(check(TensorRole::Matrix, 4, 5, &m), Ok(()));
+        m[2 * 5 + 3] = f32::NAN;
+        m[19] = f32::INFINITY;
+        let want = "tensor `t` has a non-finite value (NaN) at [2, 3]";
+        assert_eq!(check(TensorRole::Matrix, 4, 5, &m), Err(want.into()));
+        let mut v = vec![1.0f32; 6];
+        v[4] = f32::NEG_INFINITY;
+        let want = "tensor `t` has a non-finite value (-inf) at [4]";
+        assert_eq!(check(TensorRole::Vector, 1, 6, &v), Err(want.into()));
+    }
+
+    #[test]
+    fn quantization_stats_are_never_nan() {
+        let zeros = [0.0f32; 4];
+        assert_eq!(stats(&zeros, zeros.iter().copied()), (f64::INFINITY, 0.0));
+        let big = [f32::MAX, -f32::MAX, 1.0, 0.0];
+        let (snr, max) = stats(&big, [f32::MAX, -f32::MAX, 0.0, 0.0].into_iter());
+        assert!(snr.is_finite() && max == 1.0, "{snr} {max}");
+        // A difference that overflows f32 (MAX - (-MAX)) is still finite in f64.
+        let (snr, max) = stats(&big[..1], [-f32::MAX].into_iter());
+        assert!(!snr.is_nan() && max == f32::INFINITY, "{snr} {max}");
+    }
+
+    fn attention(windows: &[usize]) -> Config {
+        let blocks: Vec<String> = windows
+            .iter()
+            .map(|w| format!(r#",{{"kind":"attention","heads":2,"window":{w}}}"#))
+            .collect();
+        Config::from_json(&format!(
+            r#"{{"format":"runnel-model/1","input":{{"kind":"tokens","vocab":10}},"d_model":8,"blocks":[{{"kind":"lstm"}}{}],"output":{{"dim":3}}}}"#,
+            blocks.concat()
+        ))
+        .unwrap()
+    }
+
+    fn opts(weights: DType, kv: DType) -> ConvertOptions {
+        ConvertOptions { weights, kv }
+    }
+
+    #[test]
+    fn the_state_limit_names_the_window_for_every_kv_type() {
+        for kv in [DType::F32, DType::F16, DType::I8] {
+            for w in [DType::F32, DType::I8] {
+                // 100M steps: 3.6 GB with int8, overflowing the blob's u32 with f32.
+                let msg = state_layout(&attention(&[100_000_000]), &opts(w, kv))
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    msg.starts_with(
+                        "runnel.config: `blocks[1].window` = 100000000 makes the state arena"
+                    ),
+                    "{msg}"
+                );
+                assert!(msg.contains(&format!("{} KV cache", kv.name())), "{msg}");
+                assert!(msg.contains(&MAX_STATE_BYTES.to_string()), "{msg}");
+                assert!(state_layout(&attention(&[1000]), &opts(w, kv)).is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn the_state_limit_depends_on_the_kv_type_and_sums_the_blocks() {
+        // Width 8: 64 bytes a step with an f32 cache, 32 with f16, 32 with int8 (16 of scales).
+        let six_million = attention(&[6_000_000]);
+        let msg = state_layout(&six_million, &opts(DType::I8, DType::F32))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`blocks[1].window` = 6000000"), "{msg}");
+        assert!(msg.contains("MiB"), "{msg}");
+        for kv in [DType::F16, DType::I8] {
+            let l = state_layout(&six_million, &opts(DType::I8, kv)).unwrap();
+            assert!(l.bytes() <= MAX_STATE_BYTES);
+        }
+        // Each block alone fits; the second brings the total over.
+        let two = attention(&[3_000_000, 3_000_000]);
+        let msg = state_layout(&two, &opts(DType::F32, DType::F32))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`blocks[2].window` = 3000000"), "{msg}");
+    }
 }

@@ -15,7 +15,7 @@ pub mod stream;
 pub mod text;
 
 pub use config::Config;
-pub use convert::{convert, ConvertOptions, Converted, TensorReport};
+pub use convert::{convert, ConvertOptions, Converted, TensorReport, MAX_STATE_BYTES};
 
 use std::fmt;
 

@@ -1,13 +1,17 @@
 //! End-to-end tests of the `runnel` binary: convert → run reproduces PyTorch; every malformed
 //! input exits non-zero with a message that names the problem, never a panic.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use runnel_converter::stream;
+use half::{bf16, f16};
+use runnel_converter::{stream, MAX_STATE_BYTES};
 use runnel_test_support::{
     fixtures, fixtures_dir, malformed_cases, malformed_dir, INPUTS_FILE, MODEL_FILE,
 };
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
 
 fn runnel(args: &[&str]) -> Output {
     runnel_in(Path::new("."), args)
@@ -448,4 +452,222 @@ fn run_streams_outputs_in_bounded_memory() {
     assert!(kb < 15_000, "peak rss {kb} kB");
     let (t, dim, data) = stream::read_outputs(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!((t, dim, data.len()), (100_000, 50, 5_000_000));
+}
+
+/// Writes to `dst` the model of fixture `fixture` with its `runnel.config` text passed through
+/// `config` and each tensor's raw bytes through `edit(name, dtype, bytes)`.
+fn edited_model(
+    fixture: &str,
+    dst: &Path,
+    config: impl FnOnce(&str) -> String,
+    mut edit: impl FnMut(&str, Dtype, &mut [u8]),
+) {
+    let bytes = std::fs::read(fixtures_dir().join(fixture).join(MODEL_FILE)).unwrap();
+    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+    let text = &meta.metadata().as_ref().unwrap()["runnel.config"];
+    let meta = HashMap::from([("runnel.config".to_string(), config(text))]);
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, v)| {
+            let mut data = v.data().to_vec();
+            edit(&name, v.dtype(), &mut data);
+            (name, v.dtype(), v.shape().to_vec(), data)
+        })
+        .collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let views = tensors
+        .iter()
+        .map(|(n, d, s, b)| (n.as_str(), TensorView::new(*d, s.clone(), b).unwrap()));
+    std::fs::write(dst, safetensors::serialize(views, Some(meta)).unwrap()).unwrap();
+}
+
+/// `runnel convert model -o <tmp> --weights w --kv kv`.
+fn convert_with(model: &Path, weights: &str, kv: &str) -> Output {
+    let blob = model.with_extension("rnl");
+    runnel(&[
+        "convert",
+        path_str(model),
+        "-o",
+        path_str(&blob),
+        "--weights",
+        weights,
+        "--kv",
+        kv,
+    ])
+}
+
+/// Element `i`'s bytes in a tensor of `dtype` set to `v`.
+fn poke(dtype: Dtype, data: &mut [u8], i: usize, v: f32) {
+    match dtype {
+        Dtype::F32 => data[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes()),
+        Dtype::F16 => data[2 * i..2 * i + 2].copy_from_slice(&f16::from_f32(v).to_le_bytes()),
+        Dtype::BF16 => data[2 * i..2 * i + 2].copy_from_slice(&bf16::from_f32(v).to_le_bytes()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn non_finite_weights_are_refused_naming_tensor_and_index() {
+    let d = tmp_dir("non-finite");
+    // (fixture, tensor, its columns (0: a vector), index, value, expected position)
+    let cases = [
+        (
+            "tok_lstm",
+            "blocks.0.lstm.weight_ih_l0",
+            32,
+            f32::NAN,
+            "(NaN) at [12, 3]",
+        ),
+        ("tok_lstm", "head.bias", 0, f32::INFINITY, "(inf) at [12]"),
+        (
+            "tok_lstm",
+            "embed.weight",
+            32,
+            f32::NEG_INFINITY,
+            "(-inf) at [12, 3]",
+        ),
+        (
+            "f16_weights",
+            "blocks.0.lstm.weight_ih_l0",
+            24,
+            f32::NAN,
+            "(NaN) at [12, 3]",
+        ),
+        (
+            "f16_weights",
+            "head.weight",
+            24,
+            f32::INFINITY,
+            "(inf) at [12, 3]",
+        ),
+        (
+            "bf16_weights",
+            "blocks.0.gru.weight_ih_l0",
+            24,
+            f32::NAN,
+            "(NaN) at [12, 3]",
+        ),
+        (
+            "bf16_weights",
+            "blocks.0.norm.bias",
+            0,
+            f32::NEG_INFINITY,
+            "(-inf) at [12]",
+        ),
+    ];
+    for (fixture, tensor, cols, value, at) in cases {
+        let model = d.join(format!("{fixture}-{tensor}.safetensors"));
+        let i = if cols == 0 { 12 } else { 12 * cols + 3 };
+        edited_model(fixture, &model, str::to_string, |name, dtype, data| {
+            if name == tensor {
+                poke(dtype, data, i, value)
+            }
+        });
+        let want = format!("tensor `{tensor}` has a non-finite value {at}");
+        for (w, kv) in [("f32", "f32"), ("f16", "f16"), ("int8", "int8")] {
+            let what = format!("{fixture} {tensor} {w}/{kv}");
+            assert_clean_failure(&convert_with(&model, w, kv), &want, &what);
+        }
+    }
+}
+
+#[test]
+fn weights_beyond_the_f16_range_are_refused_for_f16_storage() {
+    let d = tmp_dir("f16-range");
+    let model = d.join("big.safetensors");
+    edited_model("tok_lstm", &model, str::to_string, |name, dtype, data| {
+        if name == "head.weight" {
+            poke(dtype, data, 2 * 32 + 5, 1e5)
+        }
+    });
+    assert_clean_failure(
+        &convert_with(&model, "f16", "f16"),
+        "tensor `head.weight` has the value 100000 at [2, 5], beyond the f16 range",
+        "1e5 as f16",
+    );
+    for w in ["f32", "int8"] {
+        let o = convert_with(&model, w, "int8");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let d = tmp_dir("config-keys");
+    let cases = [
+        // (fixture, a config edit, the text the error must contain)
+        (
+            "tok_lstm",
+            ("\"d_model\": 32", "\"d_model\": 32, \"d_model\": 16"),
+            "runnel.config: duplicate key `d_model`",
+        ),
+        (
+            "tok_lstm2_attn_gru",
+            (
+                "\"hidden\": 48, \"norm\"",
+                "\"hidden\": 48, \"hidden\": 48, \"norm\"",
+            ),
+            "runnel.config: duplicate key `blocks[0].hidden`",
+        ),
+        (
+            "tok_lstm",
+            (
+                "\"kind\": \"tokens\"",
+                "\"kind\": \"tokens\", \"kind\": \"tokens\"",
+            ),
+            "runnel.config: duplicate key `input.kind`",
+        ),
+        (
+            "tok_lstm2_attn_gru",
+            ("\"norm_eps\": 1e-05", "\"norm_eps\": 1e39"),
+            "runnel.config: `norm_eps` = 1e39 does not fit an f32",
+        ),
+        (
+            "tok_lstm2_attn_gru",
+            ("\"norm_eps\": 1e-05", "\"norm_eps\": 1e400"),
+            "runnel.config: `norm_eps` is not valid JSON",
+        ),
+    ];
+    for (fixture, (from, to), needle) in cases {
+        let model = d.join("m.safetensors");
+        edited_model(
+            fixture,
+            &model,
+            |c| {
+                assert!(c.contains(from), "{fixture}: {c}");
+                c.replacen(from, to, 1)
+            },
+            |_, _, _| {},
+        );
+        assert_clean_failure(&convert_with(&model, "int8", "int8"), needle, to);
+    }
+}
+
+#[test]
+fn a_state_arena_over_the_limit_is_refused_naming_the_window() {
+    let d = tmp_dir("state-limit");
+    let model = d.join("huge-window.safetensors");
+    edited_model(
+        "tok_lstm2_attn_gru",
+        &model,
+        |c| c.replacen("\"window\": 8", "\"window\": 100000000", 1),
+        |_, _, _| {},
+    );
+    for kv in ["f32", "f16", "int8"] {
+        for w in ["f32", "int8"] {
+            let o = convert_with(&model, w, kv);
+            assert_clean_failure(
+                &o,
+                "runnel.config: `blocks[1].window` = 100000000 makes the state arena",
+                &format!("{w}/{kv}"),
+            );
+            assert_clean_failure(&o, &MAX_STATE_BYTES.to_string(), &format!("{w}/{kv}"));
+            assert!(
+                !model.with_extension("rnl").exists(),
+                "{w}/{kv}: blob written"
+            );
+        }
+    }
 }
