@@ -44,6 +44,19 @@ if [ ${#missing_comps[@]} -gt 0 ]; then
   rustup component add "${missing_comps[@]}"
 fi
 
+# Nightly with Miri (the 32-bit and undefined-behaviour checks of scripts/test-all.sh).
+if ! rustup toolchain list | grep -q '^nightly'; then
+  log "rustup toolchain install nightly"
+  rustup toolchain install nightly --profile minimal
+fi
+nightly_comps="$(rustup +nightly component list --installed)"
+for c in miri rust-src; do
+  if ! grep -q "^$c" <<<"$nightly_comps"; then
+    log "rustup +nightly component add $c"
+    rustup +nightly component add "$c"
+  fi
+done
+
 # -------------------------------------------------------------- Debian ----
 APT_PKGS=(gcc-arm-none-eabi valgrind)
 BPO_PKGS=(qemu-system-arm qemu-system-misc)

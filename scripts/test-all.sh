@@ -33,6 +33,14 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 step "tests (unit, kernel harness, conformance, robustness, accuracy, CLI, C API from C)"
 cargo test --workspace
 
+step "32-bit and undefined behaviour: the runtime's unit tests under Miri on i686 (32-bit usize)"
+# `soft-float`: libm's square root is inline assembly on x86, which Miri cannot run; the soft-float
+# path gives the same bits. The tests include the 32-bit overflow regressions (model::tests).
+(cd runtime && cargo +nightly miri test --target i686-unknown-linux-gnu --features soft-float)
+
+step "undefined behaviour: the C API's Rust-side tests under Miri (they read fixture files)"
+(cd capi && MIRIFLAGS=-Zmiri-disable-isolation cargo +nightly miri test --test api --features runnel/soft-float)
+
 if [ -x scripts/firmware-ci.sh ]; then
   step "firmware under QEMU (bit-identity with the host, footprint)"
   RUNNEL_SKIP_INSTALL=1 scripts/firmware-ci.sh

@@ -274,3 +274,24 @@ fn soak_a_million_steps_of_the_demo_model() {
         "step time drifted: {first:.1} → {last:.1} µs"
     );
 }
+
+/// Prints the state arena and snapshot sizes of the demo model in each mode (docs/RELIABILITY.md):
+/// `cargo test -p runnel-tests --test reliability snapshot_sizes -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn snapshot_sizes_of_the_demo_model() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/charlm/charlm.safetensors");
+    let model = std::fs::read(path).unwrap();
+    for w in [F32, F16, I8] {
+        let b = blob(&model, w, w);
+        let m = Model::from_bytes(b.as_bytes()).unwrap();
+        println!(
+            "{}/{}: state {} B, snapshot {} B",
+            w.name(),
+            w.name(),
+            m.state_bytes(),
+            m.snapshot_bytes()
+        );
+    }
+}
