@@ -8,7 +8,8 @@
 #   Debian       : qemu-system-arm qemu-system-misc (from bookworm-backports, to
 #                  match the newer qemu-utils already on the machine),
 #                  gcc-arm-none-eabi (C firmware, arm-none-eabi-size)
-#   cargo        : defmt-print (host-side defmt decoder)
+#   cargo        : defmt-print (host-side defmt decoder), cargo-fuzz (scripts/fuzz-smoke.sh)
+#   rust nightly : minimal profile, for cargo-fuzz (libFuzzer needs -Zsanitizer)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -44,7 +45,8 @@ if [ ${#missing_comps[@]} -gt 0 ]; then
   rustup component add "${missing_comps[@]}"
 fi
 
-# Nightly with Miri (the 32-bit and undefined-behaviour checks of scripts/test-all.sh).
+# Nightly with Miri (the 32-bit and undefined-behaviour checks of scripts/test-all.sh) and for
+# cargo-fuzz (libFuzzer needs -Zsanitizer).
 if ! rustup toolchain list | grep -q '^nightly'; then
   log "rustup toolchain install nightly"
   rustup toolchain install nightly --profile minimal
@@ -99,4 +101,12 @@ if ! command -v defmt-print >/dev/null 2>&1; then
   cargo install --locked -j"${CARGO_BUILD_JOBS:-2}" defmt-print
 fi
 
-log "ok: $(qemu-system-arm --version | head -1); $(defmt-print --version 2>&1 | head -1)"
+# ----------------------------------------------------------- cargo-fuzz ----
+# (the nightly toolchain it needs is installed above, with Miri)
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  log "cargo install --locked cargo-fuzz (takes a few minutes on 2 cores)"
+  cargo install --locked -j"${CARGO_BUILD_JOBS:-2}" cargo-fuzz
+fi
+
+log "ok: $(qemu-system-arm --version | head -1); $(defmt-print --version 2>&1 | head -1);" \
+  "$(cargo fuzz --version 2>&1 | head -1)"

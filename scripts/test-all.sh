@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every check and test of runnel, as CI runs them. Installs what it needs (Rust targets and
-# components, QEMU, arm-none-eabi-gcc, defmt-print) on a fresh Debian machine.
+# components, QEMU, arm-none-eabi-gcc, defmt-print, nightly and cargo-fuzz) on a fresh Debian
+# machine.
 #
 #   scripts/test-all.sh
 set -euo pipefail
@@ -15,6 +16,7 @@ scripts/install-ci-deps.sh
 
 step "format"
 cargo fmt --all -- --check
+(cd fuzz && cargo fmt -- --check)
 
 step "clippy (host, all targets)"
 cargo clippy --workspace --all-targets -- -D warnings
@@ -43,6 +45,9 @@ step "undefined behaviour: the C API's Rust-side tests under Miri (they read fix
 # fixtures and takes too long interpreted — it runs natively above)
 (cd capi && MIRIFLAGS=-Zmiri-disable-isolation cargo +nightly miri test --test api \
   --features runnel/soft-float -- reopening snapshot status_codes)
+
+step "fuzz smoke (every cargo-fuzz target for 20 s from its seeds)"
+scripts/fuzz-smoke.sh
 
 if [ -x scripts/firmware-ci.sh ]; then
   step "firmware under QEMU (bit-identity with the host, footprint)"

@@ -12,11 +12,14 @@
 //!   blob in each weights × KV mode;
 //! * [`max_rel_err`]: the error measure of the contract;
 //! * [`malformed_dir`], [`malformed_cases`]: the malformed models and the text each one's error
-//!   must contain.
+//!   must contain;
+//! * [`exercise`], [`fix_crc`]: what the robustness tests and the fuzz targets (`fuzz/`) do with a
+//!   blob they made.
 
 use std::path::{Path, PathBuf};
 
-use runnel::DType;
+use runnel::format::crc32;
+use runnel::{DType, InputKind, Model, Session};
 use runnel_converter::stream::{self, Inputs};
 use runnel_converter::{AlignedBytes, ConvertOptions};
 
@@ -175,6 +178,50 @@ pub fn malformed_cases() -> Vec<(String, String)> {
             (file.clone(), needle.to_owned())
         })
         .collect()
+}
+
+/// Largest state arena [`exercise`] allocates; a model that needs more is parsed but not run.
+pub const EXERCISE_MAX_STATE: usize = 64 << 20;
+
+/// Parses `bytes` (copied to an aligned buffer); if the runtime accepts them, runs three steps of
+/// every input kind — the model's own (tokens `t % vocab`, or frames of its width) and the wrong
+/// ones (a token to a frames model, a frame of the wrong length) — none of which may panic,
+/// whatever the weights hold. Returns whether the runtime accepted the blob.
+pub fn exercise(bytes: &[u8]) -> bool {
+    let a = AlignedBytes::new(bytes);
+    let Ok(m) = Model::from_bytes(a.as_bytes()) else {
+        return false;
+    };
+    if m.state_bytes() > EXERCISE_MAX_STATE {
+        return true;
+    }
+    let mut arena = vec![0u8; m.state_bytes()];
+    let mut s = Session::new(&m, &mut arena).expect("state_bytes is enough");
+    let mut out = vec![0f32; m.output_dim()];
+    let (vocab, dim) = match m.input_kind() {
+        InputKind::Tokens { vocab } => (vocab as u32, 64),
+        InputKind::Frames { dim } => (1, dim),
+    };
+    for t in 0..3u32 {
+        let _ = s.step_token(t % vocab.max(1), &mut out);
+        let _ = s.step_token(t, &mut out);
+        let _ = s.step_frame(&vec![0.5; 64], &mut out);
+        let frame: Vec<f32> = (0..dim)
+            .map(|i| ((i + t as usize) % 7) as f32 * 0.25 - 0.75)
+            .collect();
+        let _ = s.step_frame(&frame, &mut out);
+    }
+    true
+}
+
+/// Rewrites the last four bytes of `blob` with the CRC-32 of the others, as the converter does.
+/// Does nothing to a blob shorter than that.
+pub fn fix_crc(blob: &mut [u8]) {
+    let Some(n) = blob.len().checked_sub(4) else {
+        return;
+    };
+    let crc = crc32(&blob[..n]);
+    blob[n..].copy_from_slice(&crc.to_le_bytes());
 }
 
 #[cfg(test)]

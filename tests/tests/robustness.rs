@@ -3,8 +3,7 @@
 //! malformed safetensors models.
 
 use proptest::prelude::*;
-use runnel::format::crc32;
-use runnel::{DType, Model, Session};
+use runnel::{DType, Model};
 use runnel_converter::{AlignedBytes, ConvertOptions};
 use runnel_tests::*;
 
@@ -22,35 +21,6 @@ fn blobs() -> Vec<(String, Vec<u8>)> {
         }
     }
     v
-}
-
-/// Parses `bytes`; if the runtime accepts them, runs a few steps of every input kind (which must
-/// not panic either, whatever the weights hold).
-fn exercise(bytes: &[u8]) -> bool {
-    let a = AlignedBytes::new(bytes);
-    let Ok(m) = Model::from_bytes(a.as_bytes()) else {
-        return false;
-    };
-    if m.state_bytes() > (64 << 20) {
-        return true;
-    }
-    let mut arena = vec![0u8; m.state_bytes()];
-    let mut s = Session::new(&m, &mut arena).expect("state_bytes is enough");
-    let mut out = vec![0f32; m.output_dim()];
-    for t in 0..3u32 {
-        let _ = s.step_token(t, &mut out);
-        let _ = s.step_frame(&vec![0.5; 64], &mut out);
-        if let runnel::InputKind::Frames { dim } = m.input_kind() {
-            let _ = s.step_frame(&vec![0.5; dim], &mut out);
-        }
-    }
-    true
-}
-
-fn fix_crc(b: &mut [u8]) {
-    let n = b.len();
-    let crc = crc32(&b[..n - 4]);
-    b[n - 4..].copy_from_slice(&crc.to_le_bytes());
 }
 
 #[test]
