@@ -89,11 +89,7 @@ fn expected_tensors(cfg: &Config) -> (Vec<TensorSpec>, Vec<u32>) {
                 rows,
                 cols,
             });
-            runnel::kernels::Mat {
-                rows,
-                cols,
-                data: runnel::kernels::MatData::F32(&[]),
-            }
+            schema::empty_mat(rows, cols)
         }
         fn vector(&mut self, name: TensorName, len: usize) -> &'a [f32] {
             self.0.push(TensorSpec {

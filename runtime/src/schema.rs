@@ -272,7 +272,7 @@ pub trait TensorSource<'a> {
 }
 
 /// An empty matrix view of the right shape (what a collector or a failed check returns).
-pub(crate) const fn empty_mat<'a>(rows: usize, cols: usize) -> Mat<'a> {
+pub const fn empty_mat<'a>(rows: usize, cols: usize) -> Mat<'a> {
     Mat {
         rows,
         cols,
