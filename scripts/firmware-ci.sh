@@ -65,6 +65,15 @@ qemu_demo() {
     "$host_tool" check --blobs "$blobs" --log "$log"
   fi
 }
+# firmware/nopanic with one deliberate panic must fail to link, naming the check's symbol
+nopanic_selftest() {
+  local out
+  out=$(cargo build --release --target $ARM -p runnel-fw-nopanic --features deliberate-panic 2>&1) && { echo "linked despite a deliberate panic"; return 0; }
+  grep -q runnel_link_check_a_panic_is_reachable <<<"$out" || { echo "$out"; echo "failed for another reason"; return 0; }
+  echo "link failed as it must: $(grep -m1 -o 'undefined symbol: runnel_link_check_a_panic_is_reachable' <<<"$out")"
+  return 101
+}
+
 # the panic self-test must exit 101 after logging "panic at"
 qemu_panic() {
   local out; out=$("$root/scripts/run-qemu.sh" "$1" "$2" 2>&1); local rc=$?
@@ -93,14 +102,17 @@ fmt_check() { find . -name '*.rs' -not -path './target/*' -not -path './c-cortex
 check fmt 0 fmt_check
 check host-tests 0 cargo test -p runnel-fw-common
 check clippy-host 0 cargo clippy -p runnel-fw-common --all-targets -- -D warnings
-check clippy-arm 0 cargo clippy --release --target $ARM -p runnel-fw-cortex-m -p runnel-fw-nrf52840 --all-targets -- -D warnings
-check clippy-riscv 0 cargo clippy --release --target $RV -p runnel-fw-riscv -p runnel-fw-rp2350-riscv --all-targets -- -D warnings
+check clippy-arm 0 cargo clippy --release --target $ARM -p runnel-fw-cortex-m -p runnel-fw-nrf52840 -p runnel-fw-nopanic --all-targets -- -D warnings
+check clippy-riscv 0 cargo clippy --release --target $RV -p runnel-fw-riscv -p runnel-fw-rp2350-riscv -p runnel-fw-nopanic --all-targets -- -D warnings
 check clippy-host-tool 0 cargo clippy --profile host -p runnel-fw-host -- -D warnings
 check blobs 0 "$root/scripts/fw-blobs.sh" "$fw_model"
 check build-arm 0 cargo build --release --target $ARM -p runnel-fw-cortex-m --bins --examples
 check build-riscv 0 cargo build --release --target $RV -p runnel-fw-riscv --bins --examples
 check build-nrf52840 0 cargo build --release --target $ARM -p runnel-fw-nrf52840
 check build-rp2350-riscv 0 cargo build --release --target $RV -p runnel-fw-rp2350-riscv
+# runnel's entry points are statically panic-free (a link-time proof), and the proof can fail
+check nopanic 0 "$root/scripts/nopanic-check.sh"
+check nopanic-selftest 101 nopanic_selftest
 check qemu-arm-demo 0 qemu_demo qemu-arm-demo arm $A/runnel-fw-mps2-an386 "$RUNNEL_FW_BLOBS"
 check qemu-riscv-demo 0 qemu_demo qemu-riscv-demo riscv $R/runnel-fw-qemu-virt "$RUNNEL_FW_BLOBS"
 check qemu-arm-calibrate 0 "$root/scripts/run-qemu.sh" arm $A/examples/systick_calibrate

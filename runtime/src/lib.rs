@@ -35,6 +35,7 @@ pub mod layout;
 mod model;
 pub mod schema;
 mod session;
+mod slices;
 mod snapshot;
 
 pub use blocks::{AttentionSpec, BlockSpec, Cell, RecurrentSpec};

@@ -5,6 +5,7 @@ use crate::error::{Buffer, Error};
 use crate::kernels::{all_finite, layer_norm, matvec, row_to_f32};
 use crate::model::{Model, Reader};
 use crate::schema::{self, InputKind, InputWeights};
+use crate::slices::{head, head_mut, split_mut};
 
 /// One stream: a model plus its state (recurrent h/c, KV ring buffers, scratch) in an arena the
 /// caller owns. Create as many sessions over one [`Model`] as you have arenas.
@@ -77,7 +78,7 @@ impl<'m, 's> Session<'m, 's> {
         self.check_out(out)?;
         self.forward(out, |input, s| {
             if let InputWeights::Tokens { embed } = input {
-                row_to_f32(&embed, token as usize, &mut s.x[..embed.cols]);
+                row_to_f32(&embed, token as usize, head_mut(s.x, embed.cols));
             }
         })
     }
@@ -107,7 +108,7 @@ impl<'m, 's> Session<'m, 's> {
         self.check_out(out)?;
         self.forward(out, |input, s| {
             if let InputWeights::Frames { w, b } = input {
-                matvec(&w, frame, b, &mut s.x[..w.rows], s.q8);
+                matvec(&w, frame, b, head_mut(s.x, w.rows), s.q8);
             }
         })
     }
@@ -135,8 +136,8 @@ impl<'m, 's> Session<'m, 's> {
         let mut finite = true;
         for (i, block) in model.blocks().enumerate() {
             // Validated: the blocks' state words sum to `layout.state_words`.
-            let words = block.state_words(ctx.kv).unwrap_or(0).min(state.len());
-            let (st, rest) = core::mem::take(&mut state).split_at_mut(words);
+            let words = block.state_words(ctx.kv).unwrap_or(0);
+            let (st, rest) = split_mut(core::mem::take(&mut state), words);
             state = rest;
             finite &= block.step(i, &mut t, st, &mut s, ctx);
             width = block.out_width();
@@ -144,10 +145,11 @@ impl<'m, 's> Session<'m, 's> {
         let tail = schema::tail(&dims, width, &mut t);
         let x: &[f32] = match tail.norm {
             Some(n) => {
-                layer_norm(&s.x[..width], n.w, n.b, ctx.eps, &mut s.u[..width]);
-                &s.u[..width]
+                let u = head_mut(s.u, width);
+                layer_norm(head(s.x, width), n.w, n.b, ctx.eps, u);
+                u
             }
-            None => &s.x[..width],
+            None => head(s.x, width),
         };
         matvec(&tail.head, x, tail.bias, out, s.q8);
         if finite && all_finite(out) {
@@ -162,12 +164,13 @@ impl<'m, 's> Session<'m, 's> {
 /// Splits the arena into the blocks' persistent state and the scratch vectors.
 fn split<'s>(l: &crate::layout::Layout, arena: &'s mut [f32]) -> (&'s mut [f32], Scratch<'s>) {
     let n = &l.scratch;
-    let (state, rest) = arena.split_at_mut(l.state_words);
-    let (x, rest) = rest.split_at_mut(n.width);
-    let (u, rest) = rest.split_at_mut(n.width);
-    let (g, rest) = rest.split_at_mut(n.g);
-    let (g2, rest) = rest.split_at_mut(n.g2);
-    let (p, rest) = rest.split_at_mut(n.p);
+    // The arena holds `l.total_words` (checked in `Session::new`), so nothing is clamped here.
+    let (state, rest) = split_mut(arena, l.state_words);
+    let (x, rest) = split_mut(rest, n.width);
+    let (u, rest) = split_mut(rest, n.width);
+    let (g, rest) = split_mut(rest, n.g);
+    let (g2, rest) = split_mut(rest, n.g2);
+    let (p, rest) = split_mut(rest, n.p);
     let q8: &mut [i8] = bytemuck::cast_slice_mut(rest);
     (state, Scratch { x, u, g, g2, p, q8 })
 }

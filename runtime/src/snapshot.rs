@@ -6,6 +6,7 @@ use crate::error::{Buffer, Error};
 use crate::format::{crc32, SnapshotHeader, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 use crate::model::Model;
 use crate::session::Session;
+use crate::slices::{copy, head, head_mut, le_u32, split_mut, tail};
 
 const HLEN: usize = core::mem::size_of::<SnapshotHeader>();
 
@@ -35,7 +36,7 @@ impl Session<'_, '_> {
                 given: buf.len().min(u32::MAX as usize) as u32,
             });
         };
-        let state = &self.arena[..model.layout.state_words];
+        let state = head(self.arena, model.layout.state_words);
         let h = SnapshotHeader {
             magic: SNAPSHOT_MAGIC,
             version: SNAPSHOT_VERSION,
@@ -46,13 +47,16 @@ impl Session<'_, '_> {
             state_bytes: (state.len() * 4) as u32,
             reserved: [0; 2],
         };
-        let (head, rest) = out.split_at_mut(HLEN);
-        head.copy_from_slice(bytemuck::bytes_of(&h));
+        let Some((hd, rest)) = out.split_first_chunk_mut::<HLEN>() else {
+            return Err(bad("header")); // unreachable: `n` > HLEN
+        };
+        *hd = bytemuck::cast(h);
         for (o, w) in rest.chunks_exact_mut(4).zip(state) {
-            o.copy_from_slice(&w.to_bits().to_le_bytes());
+            copy(o, &w.to_bits().to_le_bytes());
         }
-        let c = crc32(&out[..n - 4]);
-        out[n - 4..].copy_from_slice(&c.to_le_bytes());
+        let (covered, crc) = split_mut(out, n - 4); // n > HLEN + 4
+        let c = crc32(covered).to_le_bytes();
+        copy(crc, &c);
         Ok(n)
     }
 
@@ -62,8 +66,8 @@ impl Session<'_, '_> {
     /// session is left exactly as it was.
     pub fn restore(&mut self, snap: &[u8]) -> Result<(), Error> {
         let model = self.model();
-        let head = snap.get(..HLEN).ok_or(bad("truncated"))?;
-        let h: SnapshotHeader = bytemuck::pod_read_unaligned(head);
+        let hd = snap.first_chunk::<HLEN>().ok_or(bad("truncated"))?;
+        let h: SnapshotHeader = bytemuck::cast(*hd);
         if h.magic != SNAPSHOT_MAGIC {
             return Err(bad("not a snapshot (bad magic)"));
         }
@@ -78,8 +82,8 @@ impl Session<'_, '_> {
         if total < HLEN + 4 {
             return Err(bad("header"));
         }
-        let (covered, crc) = body.split_at(total - 4);
-        if crc32(covered) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+        let (covered, crc) = body.split_last_chunk::<4>().ok_or(bad("header"))?;
+        if crc32(covered) != u32::from_le_bytes(*crc) {
             return Err(bad("checksum mismatch"));
         }
         if h.model_fingerprint != model.fingerprint() || h.model_len as usize != model.blob_bytes()
@@ -94,7 +98,7 @@ impl Session<'_, '_> {
             return Err(bad("state size"));
         }
         // Every block's state in the snapshot is checked before anything is written.
-        let state = &covered[HLEN..];
+        let state = tail(covered, HLEN);
         let mut at = 0usize;
         for b in model.blocks() {
             let n = b.state_words(model.kv).unwrap_or(0) * 4;
@@ -106,8 +110,11 @@ impl Session<'_, '_> {
             }
             at += n;
         }
-        for (w, b) in self.arena[..words].iter_mut().zip(state.chunks_exact(4)) {
-            *w = f32::from_bits(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        for (w, b) in head_mut(self.arena, words)
+            .iter_mut()
+            .zip(state.chunks_exact(4))
+        {
+            *w = f32::from_bits(le_u32(b));
         }
         Ok(())
     }

@@ -55,9 +55,15 @@ impl Workload for ModelRun<'_, '_> {
     }
     #[inline(never)]
     fn step(&mut self, i: usize, out: &mut [f32]) -> Result<(), runnel::Error> {
+        // `i < STEPS`, and build.rs sizes INPUT for STEPS steps; a short stream steps nothing.
         match INPUT {
-            Input::Tokens(t) => self.sess.step_token(t[i], out),
-            Input::Frames { dim, data } => self.sess.step_frame(&data[i * dim..(i + 1) * dim], out),
+            Input::Tokens(t) => self
+                .sess
+                .step_token(t.get(i).copied().unwrap_or(u32::MAX), out),
+            Input::Frames { dim, data } => {
+                let frame = data.get(i * dim..(i + 1) * dim).unwrap_or(&[]);
+                self.sess.step_frame(frame, out)
+            }
         }
     }
 }

@@ -48,9 +48,11 @@ pub struct Summary {
 /// Index of the largest element (first one on ties; NaN never wins).
 pub fn argmax(row: &[f32]) -> usize {
     let mut best = 0;
+    let mut top = f32::NAN; // row[best] (NaN for an empty row)
     for (i, &x) in row.iter().enumerate() {
-        if x > row[best] || row[best].is_nan() && !x.is_nan() {
+        if i == 0 || x > top || top.is_nan() && !x.is_nan() {
             best = i;
+            top = x;
         }
     }
     best
@@ -97,7 +99,7 @@ pub fn run<W: Workload, C: InstrCounter>(
             "step={=u32} argmax={=u32} value={=f32} checksum={=u32:#010x} {=str}={=u64}",
             i as u32,
             am as u32,
-            out[am],
+            out.get(am).copied().unwrap_or(f32::NAN),
             sum,
             C::UNIT,
             n
@@ -120,4 +122,19 @@ pub fn run<W: Workload, C: InstrCounter>(
         s.run_checksum
     );
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::argmax;
+
+    #[test]
+    fn argmax_takes_the_first_maximum_and_skips_nan() {
+        assert_eq!(argmax(&[1.0, 3.0, 3.0, 2.0]), 1);
+        assert_eq!(argmax(&[f32::NAN, 0.5, f32::NAN, 2.0]), 3);
+        assert_eq!(argmax(&[-1.0, f32::NAN]), 0);
+        assert_eq!(argmax(&[f32::NAN, f32::NAN]), 0);
+        assert_eq!(argmax(&[]), 0);
+        assert_eq!(argmax(&[-5.0, -4.0]), 1);
+    }
 }

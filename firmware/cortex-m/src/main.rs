@@ -12,7 +12,10 @@ fn main() -> ! {
     let region = stack_region();
     // SAFETY: `region` is this core's only stack.
     unsafe { stack::paint(region) };
-    let cp = cortex_m::Peripherals::take().unwrap();
+    // `take` succeeds on its first call; no unwrap, so the demo links no panic of its own
+    let Some(cp) = cortex_m::Peripherals::take() else {
+        exit(runnel_fw_app::EXIT_ERROR)
+    };
     let mut counter = SysTickCounter::start(cp.SYST);
     defmt::info!("runnel-fw board=qemu-mps2-an386 cpu=cortex-m4f");
 

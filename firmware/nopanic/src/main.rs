@@ -54,7 +54,10 @@ static mut BUFFERS: Buffers = Buffers {
 /// Every entry point, on opaque inputs; returns a status so nothing is dead.
 #[inline(never)]
 fn exercise(b: &'static mut Buffers) -> u32 {
-    let blob: &[u8] = black_box(&b.blob[..black_box(BLOB)]);
+    let Some(blob) = b.blob.get(..black_box(BLOB)) else {
+        return 6;
+    };
+    let blob: &[u8] = black_box(blob);
     let Ok(model) = Model::from_bytes(blob) else {
         return 1;
     };
@@ -86,7 +89,10 @@ fn exercise(b: &'static mut Buffers) -> u32 {
     let Ok(mut other) = Session::new(model, black_box(&mut b.arena2[..])) else {
         return 4;
     };
-    if other.restore(black_box(&snap[..black_box(len)])).is_err() {
+    if other
+        .restore(black_box(snap.get(..len).unwrap_or(&[])))
+        .is_err()
+    {
         return 5;
     }
     status | other.step_token(black_box(0), out).is_err() as u32
@@ -96,6 +102,10 @@ fn entry() -> ! {
     // SAFETY: the only access to BUFFERS, from the only thread, once.
     let b = unsafe { &mut *addr_of_mut!(BUFFERS) };
     let status = exercise(b);
+    // The check's self-test (scripts/firmware-ci.sh): one bounds check the optimiser cannot
+    // remove, so the link must fail.
+    #[cfg(feature = "deliberate-panic")]
+    let status = status + [1u32, 2][black_box(2usize)];
     // keep the result observable
     black_box(status);
     loop {

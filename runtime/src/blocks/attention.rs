@@ -21,6 +21,7 @@ use crate::format::BlockEntry;
 use crate::kernels::{self, all_finite, layer_norm, matvec, quantize_i8, Mat};
 use crate::limits::MAX_DIM;
 use crate::schema::{dim, Activation, BlockKind, DType, Norm, TensorName, TensorSource};
+use crate::slices::{copy, head, head_mut, le_u16, range, range_mut, split, split_mut};
 
 /// A causal sliding-window attention block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,18 +192,21 @@ impl AttentionSpec {
         if st.len() != geo.total * 4 {
             return false;
         }
-        let (ring, rest) = st.split_at(8);
-        let next = u32::from_le_bytes([ring[0], ring[1], ring[2], ring[3]]) as usize;
-        let filled = u32::from_le_bytes([ring[4], ring[5], ring[6], ring[7]]) as usize;
+        let Some((ring, rest)) = st.split_first_chunk::<8>() else {
+            return false;
+        };
+        let [n0, n1, n2, n3, f0, f1, f2, f3] = *ring;
+        let next = u32::from_le_bytes([n0, n1, n2, n3]) as usize;
+        let filled = u32::from_le_bytes([f0, f1, f2, f3]) as usize;
         if next >= self.window || filled > self.window {
             return false;
         }
-        let (caches, scales) = rest.split_at(8 * geo.cache);
+        let (caches, scales) = split(rest, 8 * geo.cache);
         let caches_finite = match kv {
             DType::F32 => f32s_finite(caches),
             DType::F16 => caches
                 .chunks_exact(2)
-                .all(|h| f16::from_le_bytes([h[0], h[1]]).is_finite()),
+                .all(|h| f16::from_bits(le_u16(h)).is_finite()),
             DType::I8 => true,
         };
         caches_finite && f32s_finite(scales)
@@ -221,6 +225,9 @@ impl AttentionSpec {
 
     /// One step on `s.x[..width]`, in place. Returns whether the key and value it cached are
     /// finite (as computed, and as stored: f16 overflows beyond ±65504).
+    ///
+    /// Slices are taken with [`crate::slices`] (no panic path); on a validated model they have
+    /// exactly the lengths written next to them.
     pub(crate) fn step(
         &self,
         b: &Weights<'_>,
@@ -230,67 +237,86 @@ impl AttentionSpec {
     ) -> bool {
         let w = self.width;
         let heads = self.heads;
-        let hd = w / heads;
+        // `max(1)`: validation guarantees `heads` ≥ 1 dividing `w`; it keeps the division and
+        // the `chunks_exact` below total.
+        let hd = (w / heads.max(1)).max(1); // head width
         let window = self.window;
         let kv = ctx.kv;
-        layer_norm(&s.x[..w], b.norm1.w, b.norm1.b, ctx.eps, &mut s.u[..w]);
-        let qkv = &mut s.g[..3 * w];
-        matvec(&b.in_proj, &s.u[..w], b.in_bias, qkv, s.q8);
+        layer_norm(
+            head(s.x, w),
+            b.norm1.w,
+            b.norm1.b,
+            ctx.eps,
+            head_mut(s.u, w),
+        );
+        let qkv = head_mut(s.g, 3 * w); // [3W]: q | k | v
+        matvec(&b.in_proj, head(s.u, w), b.in_bias, qkv, s.q8);
+        let (q, rest) = split(qkv, w); // [W]
+        let (k, v) = split(rest, w); // [W] each
 
         // Validated in `Model::from_bytes`: the state fits, so `geo` exists and `st` holds it.
-        let geo = self.kv_geometry(kv).unwrap_or(KvGeometry {
-            cache: 0,
-            scales: 0,
-            total: 2,
-        });
-        let (ring, rest) = st[..geo.total].split_at_mut(2);
-        let ring: &mut [u32] = bytemuck::cast_slice_mut(ring);
+        let Some(geo) = self.kv_geometry(kv) else {
+            return false;
+        };
+        let Some((ring, rest)) = head_mut(st, geo.total).split_first_chunk_mut::<2>() else {
+            return false;
+        };
+        let ring: &mut [u32; 2] = bytemuck::cast_mut(ring); // [next slot, filled rows]
         let next = if (ring[0] as usize) < window {
             ring[0] as usize
         } else {
             0
         };
         let filled = (ring[1] as usize + 1).min(window);
-        let (kw, rest) = rest.split_at_mut(geo.cache);
-        let (vw, scales) = rest.split_at_mut(geo.cache);
-        let (ks, vs) = scales.split_at_mut(geo.scales);
+        let (kw, rest) = split_mut(rest, geo.cache); // K [window, W] in the KV type
+        let (vw, scales) = split_mut(rest, geo.cache); // V [window, W]
+        let (ks, vs) = split_mut(scales, geo.scales); // [window, heads] each (int8 KV)
         let mut kc = Kv::view(kw, kv);
         let mut vc = Kv::view(vw, kv);
-        kc.store(next, &qkv[w..2 * w], heads, ks);
-        vc.store(next, &qkv[2 * w..3 * w], heads, vs);
-        let finite = all_finite(&qkv[w..3 * w]) && kc.row_finite(next, w) && vc.row_finite(next, w);
-        ring[0] = ((next + 1) % window) as u32;
+        kc.store(next, k, hd, range_mut(ks, next * heads, heads));
+        vc.store(next, v, hd, range_mut(vs, next * heads, heads));
+        let finite =
+            all_finite(k) && all_finite(v) && kc.row_finite(next, w) && vc.row_finite(next, w);
+        ring[0] = if next + 1 < window {
+            next as u32 + 1
+        } else {
+            0
+        };
         ring[1] = filled as u32;
 
         let inv_sqrt = 1.0 / libm::sqrtf(hd as f32);
-        let p = &mut s.p[..filled];
-        let att = &mut s.g2[..w];
-        for h in 0..heads {
-            let r = h * hd..(h + 1) * hd;
-            let q = &qkv[r.clone()];
+        let p = head_mut(s.p, filled); // [filled]
+        let att = head_mut(s.g2, w); // [W], the heads' outputs side by side
+        for (h, (qh, o)) in q.chunks_exact(hd).zip(att.chunks_exact_mut(hd)).enumerate() {
+            let at = h * hd; // the head's columns: [at, at + hd)
             let scale_of =
                 |sc: &[f32], slot: usize| sc.get(slot * heads + h).copied().unwrap_or(1.0);
             for (slot, pv) in p.iter_mut().enumerate() {
-                *pv = kc.dot(slot, w, r.clone(), q, scale_of(ks, slot)) * inv_sqrt;
+                *pv = kc.dot(slot * w + at, qh, scale_of(ks, slot)) * inv_sqrt;
             }
             kernels::softmax(p);
-            let o = &mut att[r.clone()];
             o.fill(0.0);
             for (slot, &pv) in p.iter().enumerate() {
-                vc.axpy(slot, w, r.clone(), pv, scale_of(vs, slot), o);
+                vc.axpy(slot * w + at, pv, scale_of(vs, slot), o);
             }
         }
-        matvec(&b.out_proj, att, b.out_bias, &mut s.u[..w], s.q8);
-        for (x, &v) in s.x[..w].iter_mut().zip(s.u[..w].iter()) {
+        matvec(&b.out_proj, att, b.out_bias, head_mut(s.u, w), s.q8);
+        for (x, &v) in head_mut(s.x, w).iter_mut().zip(head(s.u, w)) {
             *x += v;
         }
         if let Some(f) = &b.ffn {
-            let fd = f.w1.rows;
-            layer_norm(&s.x[..w], f.norm2.w, f.norm2.b, ctx.eps, &mut s.u[..w]);
-            matvec(&f.w1, &s.u[..w], f.b1, &mut s.g[..fd], s.q8);
-            self.activation.apply(&mut s.g[..fd]);
-            matvec(&f.w2, &s.g[..fd], f.b2, &mut s.u[..w], s.q8);
-            for (x, &v) in s.x[..w].iter_mut().zip(s.u[..w].iter()) {
+            let hidden = head_mut(s.g, f.w1.rows); // [F]
+            layer_norm(
+                head(s.x, w),
+                f.norm2.w,
+                f.norm2.b,
+                ctx.eps,
+                head_mut(s.u, w),
+            );
+            matvec(&f.w1, head(s.u, w), f.b1, hidden, s.q8);
+            self.activation.apply(hidden);
+            matvec(&f.w2, hidden, f.b2, head_mut(s.u, w), s.q8);
+            for (x, &v) in head_mut(s.x, w).iter_mut().zip(head(s.u, w)) {
                 *x += v;
             }
         }
@@ -314,23 +340,25 @@ impl Kv<'_> {
         }
     }
 
-    /// Stores `src` (`[W]`, `heads` heads) at row `slot`; int8 stores one scale per head.
-    fn store(&mut self, slot: usize, src: &[f32], heads: usize, scales: &mut [f32]) {
+    /// Stores `src` (`[W]`, heads of `hd` values) at row `slot`; int8 stores one scale per head
+    /// into `scales` (`[heads]`, the row's scales).
+    fn store(&mut self, slot: usize, src: &[f32], hd: usize, scales: &mut [f32]) {
         let w = src.len();
-        let at = slot * w;
         match self {
-            Kv::F32(d) => d[at..at + w].copy_from_slice(src),
+            Kv::F32(d) => copy(range_mut(d, slot * w, w), src),
             Kv::F16(d) => {
-                for (o, &v) in d[at..at + w].iter_mut().zip(src) {
+                for (o, &v) in range_mut(d, slot * w, w).iter_mut().zip(src) {
                     *o = f16::from_f32(v);
                 }
             }
             Kv::I8(d) => {
-                let hd = w / heads;
-                for h in 0..heads {
-                    let r = h * hd..(h + 1) * hd;
-                    scales[slot * heads + h] =
-                        quantize_i8(&src[r.clone()], &mut d[at + r.start..at + r.end]);
+                let row = range_mut(d, slot * w, w);
+                for ((x, q), sc) in src
+                    .chunks_exact(hd)
+                    .zip(row.chunks_exact_mut(hd))
+                    .zip(scales)
+                {
+                    *sc = quantize_i8(x, q);
                 }
             }
         }
@@ -339,49 +367,40 @@ impl Kv<'_> {
     /// Whether row `slot` (`[w]`) holds finite values (int8 rows always do; their scales come
     /// from finite inputs, which the caller checks).
     fn row_finite(&self, slot: usize, w: usize) -> bool {
-        let a = slot * w..(slot + 1) * w;
         match self {
-            Kv::F32(d) => all_finite(&d[a]),
-            Kv::F16(d) => d[a].iter().all(|v| v.is_finite()),
+            Kv::F32(d) => all_finite(range(d, slot * w, w)),
+            Kv::F16(d) => range(d, slot * w, w).iter().all(|v| v.is_finite()),
             Kv::I8(_) => true,
         }
     }
 
-    /// `q · row[slot][range]` (dequantized).
-    fn dot(&self, slot: usize, w: usize, r: core::ops::Range<usize>, q: &[f32], scale: f32) -> f32 {
-        let a = slot * w + r.start..slot * w + r.end;
+    /// `q · cache[at..at + q.len()]` (dequantized with `scale` for int8).
+    fn dot(&self, at: usize, q: &[f32], scale: f32) -> f32 {
+        let n = q.len();
         match self {
-            Kv::F32(d) => kernels::dot_f32(&d[a], q),
-            Kv::F16(d) => kernels::dot_f16_f32(&d[a], q),
-            Kv::I8(d) => kernels::dot_i8_f32(&d[a], q) * scale,
+            Kv::F32(d) => kernels::dot_f32(range(d, at, n), q),
+            Kv::F16(d) => kernels::dot_f16_f32(range(d, at, n), q),
+            Kv::I8(d) => kernels::dot_i8_f32(range(d, at, n), q) * scale,
         }
     }
 
-    /// `out += p · row[slot][range]` (dequantized).
-    fn axpy(
-        &self,
-        slot: usize,
-        w: usize,
-        r: core::ops::Range<usize>,
-        p: f32,
-        scale: f32,
-        out: &mut [f32],
-    ) {
-        let a = slot * w + r.start..slot * w + r.end;
+    /// `out += p · cache[at..at + out.len()]` (dequantized with `scale` for int8).
+    fn axpy(&self, at: usize, p: f32, scale: f32, out: &mut [f32]) {
+        let n = out.len();
         match self {
             Kv::F32(d) => {
-                for (o, &v) in out.iter_mut().zip(&d[a]) {
+                for (o, &v) in out.iter_mut().zip(range(d, at, n)) {
                     *o += p * v;
                 }
             }
             Kv::F16(d) => {
-                for (o, v) in out.iter_mut().zip(&d[a]) {
+                for (o, v) in out.iter_mut().zip(range(d, at, n)) {
                     *o += p * v.to_f32();
                 }
             }
             Kv::I8(d) => {
                 let ps = p * scale;
-                for (o, &v) in out.iter_mut().zip(&d[a]) {
+                for (o, &v) in out.iter_mut().zip(range(d, at, n)) {
                     *o += ps * v as f32;
                 }
             }

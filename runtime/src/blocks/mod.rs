@@ -14,6 +14,7 @@ use core::fmt;
 use crate::error::Error;
 use crate::format::BlockEntry;
 use crate::schema::{BlockKind, DType, TensorSource};
+use crate::slices::le_u32;
 
 pub use attention::AttentionSpec;
 pub use recurrent::{Cell, RecurrentSpec};
@@ -31,7 +32,7 @@ pub enum BlockSpec {
 /// Whether every little-endian f32 in `b` (whole words) is finite.
 pub(crate) fn f32s_finite(b: &[u8]) -> bool {
     b.chunks_exact(4)
-        .all(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]]).is_finite())
+        .all(|w| f32::from_bits(le_u32(w)).is_finite())
 }
 
 /// Largest scratch vectors a block uses during its step (elements; see [`crate::layout`]).

@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::format::BlockEntry;
 use crate::kernels::{all_finite, layer_norm, matvec, sigmoid, Mat};
 use crate::schema::{dim, BlockKind, Norm, TensorName, TensorSource};
+use crate::slices::{copy, head, head_mut, split, split_mut};
 
 /// [`BlockEntry::flags`] bit: pre-norm.
 pub const FLAG_NORM: u8 = 1;
@@ -204,6 +205,9 @@ impl RecurrentSpec {
     }
 
     /// One step: `s.x[..in_width]` → `s.x[..hidden]`. Returns whether the new state is finite.
+    ///
+    /// Slices are taken with [`crate::slices`] (no panic path); on a validated model they have
+    /// exactly the lengths written next to them.
     pub(crate) fn step<'a>(
         &self,
         index: usize,
@@ -214,57 +218,75 @@ impl RecurrentSpec {
     ) -> bool {
         let w = self.in_width;
         let hid = self.hidden;
-        let per = self.cell.state_per_unit() * hid;
+        let per = self.cell.state_per_unit() * hid; // state words per layer
         let gn = self.cell.gates() * hid;
-        match self.norm(index, t) {
-            Some(n) => layer_norm(&s.x[..w], n.w, n.b, ctx.eps, &mut s.u[..w]),
-            None => s.u[..w].copy_from_slice(&s.x[..w]),
+        {
+            let (x, u) = (head(s.x, w), head_mut(s.u, w)); // [W]
+            match self.norm(index, t) {
+                Some(n) => layer_norm(x, n.w, n.b, ctx.eps, u),
+                None => copy(u, x),
+            }
         }
-        for k in 0..self.num_layers {
+        let layers = head_mut(st, self.num_layers * per);
+        // `max(1)`: `per` ≥ 1 on a validated model; it only keeps `chunks_exact_mut` total.
+        for (k, layer) in layers.chunks_exact_mut(per.max(1)).enumerate() {
             let l = self.layer(index, k, t);
-            let in_len = if k == 0 {
-                w
-            } else {
-                // The layer below's new h is this layer's input.
-                s.u[..hid].copy_from_slice(&st[(k - 1) * per..(k - 1) * per + hid]);
-                hid
-            };
-            let (h, c) = st[k * per..(k + 1) * per].split_at_mut(hid);
-            let gi = &mut s.g[..gn];
-            let gh = &mut s.g2[..gn];
-            matvec(&l.w_ih, &s.u[..in_len], l.b_ih, gi, s.q8);
+            let input = head(s.u, if k == 0 { w } else { hid }); // [in_K]
+            let gi = head_mut(s.g, gn); // [G*H]
+            let gh = head_mut(s.g2, gn); // [G*H]
+            let (h, c) = split_mut(layer, hid); // [H] each (c empty for GRU)
+            matvec(&l.w_ih, input, l.b_ih, gi, s.q8);
             matvec(&l.w_hh, h, l.b_hh, gh, s.q8);
+            let (ii, rest) = split(gi, hid);
+            let (fi, rest) = split(rest, hid);
+            let (gg, oi) = split(rest, hid);
+            let (ih, rest) = split(gh, hid);
+            let (fh, rest) = split(rest, hid);
+            let (gh, oh) = split(rest, hid);
             match self.cell {
                 Cell::Lstm => {
-                    for j in 0..hid {
-                        let i = sigmoid(gi[j] + gh[j]);
-                        let f = sigmoid(gi[hid + j] + gh[hid + j]);
-                        let g = libm::tanhf(gi[2 * hid + j] + gh[2 * hid + j]);
-                        let o = sigmoid(gi[3 * hid + j] + gh[3 * hid + j]);
-                        let cn = f * c[j] + i * g;
-                        c[j] = cn;
-                        h[j] = o * libm::tanhf(cn);
+                    // gates i, f, g, o: rows [0, H), [H, 2H), [2H, 3H), [3H, 4H)
+                    let pre = ii.iter().zip(ih).zip(fi.iter().zip(fh));
+                    let pre = pre.zip(gg.iter().zip(gh).zip(oi.iter().zip(oh)));
+                    for ((hj, cj), (((i0, i1), (f0, f1)), ((g0, g1), (o0, o1)))) in
+                        h.iter_mut().zip(c.iter_mut()).zip(pre)
+                    {
+                        let i = sigmoid(i0 + i1);
+                        let f = sigmoid(f0 + f1);
+                        let g = libm::tanhf(g0 + g1);
+                        let o = sigmoid(o0 + o1);
+                        let cn = f * *cj + i * g;
+                        *cj = cn;
+                        *hj = o * libm::tanhf(cn);
                     }
                 }
                 Cell::Gru => {
-                    for j in 0..hid {
-                        let r = sigmoid(gi[j] + gh[j]);
-                        let z = sigmoid(gi[hid + j] + gh[hid + j]);
-                        let n = libm::tanhf(gi[2 * hid + j] + r * gh[2 * hid + j]);
-                        h[j] = (1.0 - z) * n + z * h[j];
+                    // gates r, z, n: the same three row ranges
+                    let pre = ii
+                        .iter()
+                        .zip(ih)
+                        .zip(fi.iter().zip(fh))
+                        .zip(gg.iter().zip(gh));
+                    for (hj, (((r0, r1), (z0, z1)), (n0, n1))) in h.iter_mut().zip(pre) {
+                        let r = sigmoid(r0 + r1);
+                        let z = sigmoid(z0 + z1);
+                        let n = libm::tanhf(n0 + r * n1);
+                        *hj = (1.0 - z) * n + z * *hj;
                     }
                 }
             }
+            // The new h is the next layer's input, and the top layer's is the block's output.
+            copy(head_mut(s.u, hid), h);
         }
-        let top = self.num_layers.saturating_sub(1) * per;
-        let h = &st[top..top + hid];
+        let h = head(s.u, hid); // [H], the top layer's new h
+        let x = head_mut(s.x, hid);
         if self.residual {
-            for (x, &v) in s.x[..hid].iter_mut().zip(h) {
+            for (x, &v) in x.iter_mut().zip(h) {
                 *x += v;
             }
         } else {
-            s.x[..hid].copy_from_slice(h);
+            copy(x, h);
         }
-        all_finite(&st[..self.num_layers * per])
+        all_finite(layers)
     }
 }

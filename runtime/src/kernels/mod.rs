@@ -6,6 +6,8 @@ pub mod reference;
 
 use half::f16;
 
+use crate::slices::{copy, head, head_mut, range, split};
+
 pub use crate::schema::Activation;
 
 /// Weight-matrix storage, borrowed from the blob. Shapes are in [`Mat`].
@@ -80,7 +82,7 @@ pub fn rows_i8_with(
 ) {
     for (((o, row), &s), &b) in out
         .iter_mut()
-        .zip(q.chunks_exact(cols))
+        .zip(q.chunks_exact(cols.max(1)))
         .zip(scales)
         .zip(bias)
     {
@@ -98,7 +100,7 @@ pub fn f16_to_f32_slice(src: &[f16], dst: &mut [f32]) {
     {
         use half::slice::HalfFloatSliceExt;
         let n = src.len().min(dst.len());
-        src[..n].convert_to_f32_slice(&mut dst[..n]);
+        head(src, n).convert_to_f32_slice(head_mut(dst, n));
     }
 }
 
@@ -120,34 +122,45 @@ fn lanes_f32(x: &[f32], y: &[f32], lane: &mut [f32; reference::LANES]) {
 /// `Σ a[i]·b[i]`, bit-identical to [`reference::dot_f32`] (same order, vectorisable).
 #[inline(never)]
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let body = n - n % reference::LANES;
+    let ((a, ta), (b, tb)) = body_and_tail(a, b);
     let mut lane = [0.0f32; reference::LANES];
-    lanes_f32(&a[..body], &b[..body], &mut lane);
+    lanes_f32(a, b, &mut lane);
     let mut acc = reference::combine(&lane);
-    for (&x, &y) in a[body..n].iter().zip(&b[body..n]) {
+    for (&x, &y) in ta.iter().zip(tb) {
         acc += x * y;
     }
     acc
+}
+
+/// A slice split in two.
+type Halves<'x, T> = (&'x [T], &'x [T]);
+
+/// Splits the common length of `a` and `b` into the whole groups of [`reference::LANES`] and the
+/// rest: `((a_body, a_tail), (b_body, b_tail))`, the bodies of equal length.
+#[inline(always)]
+fn body_and_tail<'x, 'y, A, B>(a: &'x [A], b: &'y [B]) -> (Halves<'x, A>, Halves<'y, B>) {
+    let n = a.len().min(b.len());
+    let body = n - n % reference::LANES;
+    let (a, b) = (head(a, n), head(b, n));
+    (split(a, body), split(b, body))
 }
 
 /// `Σ f32(a[i])·b[i]` over int8 `a` (KV cache rows), bit-identical to
 /// [`reference::dot_i8_f32`] (same order, vectorisable).
 #[inline(never)]
 pub fn dot_i8_f32(a: &[i8], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let body = n - n % reference::LANES;
+    let ((a, ta), (b, tb)) = body_and_tail(a, b);
     let mut lane = [0.0f32; reference::LANES];
-    for (ca, cb) in a[..body]
+    for (ca, cb) in a
         .chunks_exact(reference::LANES)
-        .zip(b[..body].chunks_exact(reference::LANES))
+        .zip(b.chunks_exact(reference::LANES))
     {
         for j in 0..reference::LANES {
             lane[j] += ca[j] as f32 * cb[j];
         }
     }
     let mut acc = reference::combine(&lane);
-    for (&x, &y) in a[body..n].iter().zip(&b[body..n]) {
+    for (&x, &y) in ta.iter().zip(tb) {
         acc += x as f32 * y;
     }
     acc
@@ -157,17 +170,16 @@ pub fn dot_i8_f32(a: &[i8], b: &[f32]) -> f32 {
 /// time with [`f16_to_f32_slice`] and sums them as [`dot_f32`] does.
 #[inline(never)]
 pub fn dot_f16_f32(a: &[f16], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let body = n - n % reference::LANES;
+    let ((a, ta), (b, tb)) = body_and_tail(a, b);
     let mut lane = [0.0f32; reference::LANES];
     let mut buf = [0f32; 32]; // a multiple of LANES, so lanes stay aligned to global indices
-    for (ca, cb) in a[..body].chunks(32).zip(b[..body].chunks(32)) {
-        let w = &mut buf[..ca.len()];
+    for (ca, cb) in a.chunks(32).zip(b.chunks(32)) {
+        let w = head_mut(&mut buf, ca.len());
         f16_to_f32_slice(ca, w);
         lanes_f32(w, cb, &mut lane);
     }
     let mut acc = reference::combine(&lane);
-    for (x, &y) in a[body..n].iter().zip(&b[body..n]) {
+    for (x, &y) in ta.iter().zip(tb) {
         acc += x.to_f32() * y;
     }
     acc
@@ -209,14 +221,15 @@ pub fn matvec(w: &Mat<'_>, x: &[f32], bias: &[f32], out: &mut [f32], q8: &mut [i
 
 #[inline(never)]
 fn matvec_f32(d: &[f32], cols: usize, x: &[f32], bias: &[f32], out: &mut [f32]) {
-    for ((o, row), &b) in out.iter_mut().zip(d.chunks_exact(cols)).zip(bias) {
+    // `max(1)`: every matrix has cols ≥ 1 (validated); it keeps `chunks_exact` total.
+    for ((o, row), &b) in out.iter_mut().zip(d.chunks_exact(cols.max(1))).zip(bias) {
         *o = dot_f32(row, x) + b;
     }
 }
 
 #[inline(never)]
 fn matvec_f16(d: &[f16], cols: usize, x: &[f32], bias: &[f32], out: &mut [f32]) {
-    for ((o, row), &b) in out.iter_mut().zip(d.chunks_exact(cols)).zip(bias) {
+    for ((o, row), &b) in out.iter_mut().zip(d.chunks_exact(cols.max(1))).zip(bias) {
         *o = dot_f16_f32(row, x) + b;
     }
 }
@@ -231,25 +244,25 @@ fn matvec_i8(
     out: &mut [f32],
     q8: &mut [i8],
 ) {
-    let xq = &mut q8[..cols];
+    let xq = head_mut(q8, cols);
     let sx = quantize_i8(x, xq);
     isa::rows_i8(q, scales, cols, xq, sx, bias, out);
 }
 
-/// Copies row `r` of `w` into `out` as f32 (embedding lookup). `out: [cols]`.
+/// Copies row `r` of `w` into `out` as f32 (embedding lookup). `out: [cols]`. A row beyond the
+/// matrix leaves `out` unchanged.
 pub fn row_to_f32(w: &Mat<'_>, r: usize, out: &mut [f32]) {
-    let cols = w.cols;
-    let range = r * cols..(r + 1) * cols;
+    let (at, cols) = (r.saturating_mul(w.cols), w.cols);
     match w.data {
-        MatData::F32(d) => out.copy_from_slice(&d[range]),
+        MatData::F32(d) => copy(out, range(d, at, cols)),
         MatData::F16(d) => {
-            for (o, v) in out.iter_mut().zip(&d[range]) {
+            for (o, v) in out.iter_mut().zip(range(d, at, cols)) {
                 *o = v.to_f32();
             }
         }
         MatData::I8 { q, scales } => {
-            let s = scales[r];
-            for (o, &v) in out.iter_mut().zip(&q[range]) {
+            let s = scales.get(r).copied().unwrap_or(0.0);
+            for (o, &v) in out.iter_mut().zip(range(q, at, cols)) {
                 *o = v as f32 * s;
             }
         }

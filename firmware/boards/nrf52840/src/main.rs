@@ -20,7 +20,10 @@ fn main() -> ! {
     let region = stack_region();
     // SAFETY: `region` is this core's only stack.
     unsafe { stack::paint(region) };
-    let mut cp = cortex_m::Peripherals::take().unwrap();
+    // `take` succeeds on its first call
+    let Some(mut cp) = cortex_m::Peripherals::take() else {
+        exit(runnel_fw_app::EXIT_ERROR)
+    };
     let mut counter = DwtCycleCounter::start(&mut cp.DCB, &mut cp.DWT);
     defmt::info!("runnel-fw board=nrf52840 cpu=cortex-m4f");
 
