@@ -221,6 +221,10 @@ pub fn matvec(w: &Mat<'_>, x: &[f32], bias: &[f32], out: &mut [f32], q8: &mut [i
 
 #[inline(never)]
 fn matvec_f32(d: &[f32], cols: usize, x: &[f32], bias: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if arch::x86_64::matvec_f32(d, cols, x, bias, out) {
+        return;
+    }
     // `max(1)`: every matrix has cols ≥ 1 (validated); it keeps `chunks_exact` total.
     for ((o, row), &b) in out.iter_mut().zip(d.chunks_exact(cols.max(1))).zip(bias) {
         *o = dot_f32(row, x) + b;
@@ -229,6 +233,10 @@ fn matvec_f32(d: &[f32], cols: usize, x: &[f32], bias: &[f32], out: &mut [f32]) 
 
 #[inline(never)]
 fn matvec_f16(d: &[f16], cols: usize, x: &[f32], bias: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if arch::x86_64::matvec_f16(d, cols, x, bias, out) {
+        return;
+    }
     for ((o, row), &b) in out.iter_mut().zip(d.chunks_exact(cols.max(1))).zip(bias) {
         *o = dot_f16_f32(row, x) + b;
     }

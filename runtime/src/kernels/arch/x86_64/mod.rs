@@ -6,6 +6,10 @@ use core::arch::x86_64::*;
 
 use crate::kernels::reference;
 
+mod float;
+mod int8;
+pub use float::{matvec_f16, matvec_f32};
+
 /// This module's variant name (a run-time choice when the build has `std` but not AVX2).
 #[cfg(target_feature = "avx2")]
 pub const VARIANT: &str = "x86_64-avx2";
@@ -16,36 +20,87 @@ pub const VARIANT: &str = "x86_64-avx2-if-detected";
 #[cfg(all(not(target_feature = "avx2"), not(feature = "std")))]
 pub const VARIANT: &str = "portable";
 
-/// Whether the AVX2 kernels run: fixed at build time, or detected once per process.
+/// CPU features the kernels use, as bits of [`cpu`].
+pub(crate) mod has {
+    /// AVX2 (int8 kernels).
+    pub const AVX2: u8 = 1;
+    /// AVX (8-lane f32 kernels).
+    pub const AVX: u8 = 2;
+    /// AVX and F16C (f16 → f32 conversion, 8 at a time).
+    pub const F16C: u8 = 4;
+    /// AVX2, AVX-512 VNNI and AVX-512 VL (`vpdpbusd` on 256-bit vectors).
+    pub const VNNI: u8 = 8;
+}
+
+/// The features of [`has`] this process may use: those the build enables, plus with the `std`
+/// feature those the CPU reports (asked once per process, then cached).
 #[inline]
-fn avx2() -> bool {
-    #[cfg(target_feature = "avx2")]
-    {
-        true
-    }
-    #[cfg(all(not(target_feature = "avx2"), feature = "std"))]
+pub(crate) fn cpu() -> u8 {
+    let built = (if cfg!(target_feature = "avx2") {
+        has::AVX2
+    } else {
+        0
+    }) | (if cfg!(target_feature = "avx") {
+        has::AVX
+    } else {
+        0
+    }) | (if cfg!(all(target_feature = "avx", target_feature = "f16c")) {
+        has::F16C
+    } else {
+        0
+    });
+    #[cfg(feature = "std")]
     {
         use core::sync::atomic::{AtomicU8, Ordering};
-        // 0: not asked yet, 1: no, 2: yes.
+        // bit 7: asked already
         static DETECTED: AtomicU8 = AtomicU8::new(0);
-        match DETECTED.load(Ordering::Relaxed) {
-            0 => {
-                let yes = std::is_x86_feature_detected!("avx2");
-                DETECTED.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
-                yes
-            }
-            v => v == 2,
+        let mut d = DETECTED.load(Ordering::Relaxed);
+        if d == 0 {
+            d =
+                0x80 | (if std::is_x86_feature_detected!("avx2") {
+                    has::AVX2
+                } else {
+                    0
+                }) | (if std::is_x86_feature_detected!("avx") {
+                    has::AVX
+                } else {
+                    0
+                }) | (if std::is_x86_feature_detected!("avx")
+                    && std::is_x86_feature_detected!("f16c")
+                {
+                    has::F16C
+                } else {
+                    0
+                }) | (if std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("avx512vnni")
+                    && std::is_x86_feature_detected!("avx512vl")
+                {
+                    has::VNNI
+                } else {
+                    0
+                });
+            DETECTED.store(d, Ordering::Relaxed);
         }
+        built | (d & 0x7f)
     }
-    #[cfg(all(not(target_feature = "avx2"), not(feature = "std")))]
+    #[cfg(not(feature = "std"))]
     {
-        false
+        built
     }
 }
 
-/// The variant this process runs: `x86_64-avx2` or `portable`.
+/// Whether the AVX2 kernels run: fixed at build time, or detected once per process.
+#[inline]
+fn avx2() -> bool {
+    cpu() & has::AVX2 != 0
+}
+
+/// The int8 variant this process runs: `x86_64-avx512vnni`, `x86_64-avx2` or `portable`.
 pub fn variant() -> &'static str {
-    if avx2() {
+    let f = cpu();
+    if f & has::VNNI != 0 {
+        "x86_64-avx512vnni"
+    } else if f & has::AVX2 != 0 {
         "x86_64-avx2"
     } else {
         "portable"
@@ -63,7 +118,9 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     }
 }
 
-/// [`crate::kernels::rows_i8_with`], the CPU asked once per call rather than once per row.
+/// The int8 rows of a matvec (see [`crate::kernels::rows_i8_with`]) with the best kernel this
+/// process may run: AVX-512 VNNI, else AVX2, four rows per pass; else the reference loop. The CPU
+/// is asked once per call, not once per row.
 pub fn rows_i8(
     q: &[i8],
     scales: &[f32],
@@ -73,39 +130,16 @@ pub fn rows_i8(
     bias: &[f32],
     out: &mut [f32],
 ) {
-    if avx2() {
-        // SAFETY: `avx2()` says the CPU has AVX2.
-        unsafe { rows_i8_avx2(q, scales, cols, xq, sx, bias, out) }
+    let f = cpu();
+    if f & has::VNNI != 0 {
+        // SAFETY: `cpu()` says the CPU has AVX2, AVX-512 VNNI and VL.
+        unsafe { int8::rows_i8_vnni(q, scales, cols, xq, sx, bias, out) }
+    } else if f & has::AVX2 != 0 {
+        // SAFETY: `cpu()` says the CPU has AVX2.
+        unsafe { int8::rows_i8_avx2(q, scales, cols, xq, sx, bias, out) }
     } else {
         crate::kernels::rows_i8_with(reference::dot_i8, q, scales, cols, xq, sx, bias, out)
     }
-}
-
-/// The row loop compiled for AVX2, so the dot product inlines into it.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[target_feature(enable = "avx2")]
-unsafe fn rows_i8_avx2(
-    q: &[i8],
-    scales: &[f32],
-    cols: usize,
-    xq: &[i8],
-    sx: f32,
-    bias: &[f32],
-    out: &mut [f32],
-) {
-    crate::kernels::rows_i8_with(
-        // SAFETY: this function only runs on a CPU with AVX2 (its own contract).
-        |a, b| unsafe { dot_i8_avx2(a, b) },
-        q,
-        scales,
-        cols,
-        xq,
-        sx,
-        bias,
-        out,
-    )
 }
 
 /// `Σ a[i]·b[i]` with AVX2: sign-extend 16 bytes to i16 lanes, `vpmaddwd` into i32 lanes.
