@@ -13,7 +13,7 @@ use core::fmt;
 use crate::blocks::{Scratch, ScratchNeed, StepCtx};
 use crate::error::Error;
 use crate::format::BlockEntry;
-use crate::kernels::{all_finite, layer_norm, matvec, sigmoid, Mat};
+use crate::kernels::{all_finite, layer_norm, matvec, sigmoid_in_place, tanh_in_place, Mat};
 use crate::schema::{dim, BlockKind, Norm, TensorName, TensorSource};
 use crate::slices::{copy, head, head_mut, split, split_mut};
 
@@ -237,40 +237,46 @@ impl RecurrentSpec {
             let (h, c) = split_mut(layer, hid); // [H] each (c empty for GRU)
             matvec(&l.w_ih, input, l.b_ih, gi, s.q8);
             matvec(&l.w_hh, h, l.b_hh, gh, s.q8);
-            let (ii, rest) = split(gi, hid);
-            let (fi, rest) = split(rest, hid);
-            let (gg, oi) = split(rest, hid);
-            let (ih, rest) = split(gh, hid);
-            let (fh, rest) = split(rest, hid);
-            let (gh, oh) = split(rest, hid);
+            // pre-activations, then each gate's nonlinearity over all H units at once (the
+            // batch kernels give the scalar functions' bits, several lanes at a time)
             match self.cell {
                 Cell::Lstm => {
                     // gates i, f, g, o: rows [0, H), [H, 2H), [2H, 3H), [3H, 4H)
-                    let pre = ii.iter().zip(ih).zip(fi.iter().zip(fh));
-                    let pre = pre.zip(gg.iter().zip(gh).zip(oi.iter().zip(oh)));
-                    for ((hj, cj), (((i0, i1), (f0, f1)), ((g0, g1), (o0, o1)))) in
-                        h.iter_mut().zip(c.iter_mut()).zip(pre)
+                    for (a, &b) in gi.iter_mut().zip(gh.iter()) {
+                        *a += b;
+                    }
+                    let (i_f, rest) = split_mut(gi, 2 * hid);
+                    let (g, o) = split_mut(rest, hid);
+                    sigmoid_in_place(i_f);
+                    tanh_in_place(g);
+                    sigmoid_in_place(o);
+                    let (i, f) = split(i_f, hid);
+                    let cn = head_mut(gh, hid); // c's new value, then its tanh
+                    for ((((cj, cn), &i), &f), &g) in
+                        c.iter_mut().zip(cn.iter_mut()).zip(i).zip(f).zip(g.iter())
                     {
-                        let i = sigmoid(i0 + i1);
-                        let f = sigmoid(f0 + f1);
-                        let g = libm::tanhf(g0 + g1);
-                        let o = sigmoid(o0 + o1);
-                        let cn = f * *cj + i * g;
-                        *cj = cn;
-                        *hj = o * libm::tanhf(cn);
+                        *cj = f * *cj + i * g;
+                        *cn = *cj;
+                    }
+                    tanh_in_place(cn);
+                    for ((hj, &o), &t) in h.iter_mut().zip(o.iter()).zip(cn.iter()) {
+                        *hj = o * t;
                     }
                 }
                 Cell::Gru => {
                     // gates r, z, n: the same three row ranges
-                    let pre = ii
-                        .iter()
-                        .zip(ih)
-                        .zip(fi.iter().zip(fh))
-                        .zip(gg.iter().zip(gh));
-                    for (hj, (((r0, r1), (z0, z1)), (n0, n1))) in h.iter_mut().zip(pre) {
-                        let r = sigmoid(r0 + r1);
-                        let z = sigmoid(z0 + z1);
-                        let n = libm::tanhf(n0 + r * n1);
+                    let (rz, ni) = split_mut(gi, 2 * hid);
+                    let (rzh, nh) = split(gh, 2 * hid);
+                    for (a, &b) in rz.iter_mut().zip(rzh) {
+                        *a += b;
+                    }
+                    sigmoid_in_place(rz);
+                    let (r, z) = split(rz, hid);
+                    for ((n, &r), &nh) in ni.iter_mut().zip(r).zip(nh) {
+                        *n += r * nh;
+                    }
+                    tanh_in_place(ni);
+                    for ((hj, &z), &n) in h.iter_mut().zip(z).zip(ni.iter()) {
                         *hj = (1.0 - z) * n + z * *hj;
                     }
                 }

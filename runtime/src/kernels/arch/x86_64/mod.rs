@@ -8,6 +8,7 @@ use crate::kernels::reference;
 
 mod float;
 mod int8;
+pub(crate) mod vmath;
 pub use float::{matvec_f16, matvec_f32};
 
 /// This module's variant name (a run-time choice when the build has `std` but not AVX2).
@@ -105,6 +106,39 @@ pub fn variant() -> &'static str {
     } else {
         "portable"
     }
+}
+
+/// `x[i] = libm::expf(x[i])` eight at a time (AVX2); `false` (nothing done) without AVX2.
+#[inline]
+pub fn exp_in_place(x: &mut [f32]) -> bool {
+    if cpu() & has::AVX2 == 0 {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2 (checked above).
+    unsafe { vmath::exp_avx2(x) };
+    true
+}
+
+/// `x[i] = libm::tanhf(x[i])` eight at a time (AVX2); `false` (nothing done) without AVX2.
+#[inline]
+pub fn tanh_in_place(x: &mut [f32]) -> bool {
+    if cpu() & has::AVX2 == 0 {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2 (checked above).
+    unsafe { vmath::tanh_avx2(x) };
+    true
+}
+
+/// `x[i] = sigmoid(x[i])` eight at a time (AVX2); `false` (nothing done) without AVX2.
+#[inline]
+pub fn sigmoid_in_place(x: &mut [f32]) -> bool {
+    if cpu() & has::AVX2 == 0 {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2 (checked above).
+    unsafe { vmath::sigmoid_avx2(x) };
+    true
 }
 
 /// `Σ a[i]·b[i]` over int8 with the variant this process runs.
