@@ -102,6 +102,8 @@ fmt_check() { find . -name '*.rs' -not -path './target/*' -not -path './c-cortex
 check fmt 0 fmt_check
 check host-tests 0 cargo test -p runnel-fw-common
 check clippy-host 0 cargo clippy -p runnel-fw-common --all-targets -- -D warnings
+# a newcomer's plain `cargo check` in firmware/ works (default members: the host crates)
+check plain-cargo-check 0 cargo check -q
 check clippy-arm 0 cargo clippy --release --target $ARM -p runnel-fw-cortex-m -p runnel-fw-nrf52840 -p runnel-fw-nopanic --all-targets -- -D warnings
 check clippy-riscv 0 cargo clippy --release --target $RV -p runnel-fw-riscv -p runnel-fw-rp2350-riscv -p runnel-fw-nopanic --all-targets -- -D warnings
 check clippy-host-tool 0 cargo clippy --profile host -p runnel-fw-host -- -D warnings

@@ -60,7 +60,7 @@ for c in miri rust-src; do
 done
 
 # -------------------------------------------------------------- Debian ----
-APT_PKGS=(gcc-arm-none-eabi valgrind)
+APT_PKGS=(gcc-arm-none-eabi valgrind cmake)
 BPO_PKGS=(qemu-system-arm qemu-system-misc)
 
 pkg_ok() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

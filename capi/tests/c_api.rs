@@ -227,3 +227,37 @@ fn c_test_program() {
         .args(&args));
     report("C test (valgrind)", &out, t2);
 }
+
+/// The same C test built through `capi/CMakeLists.txt` (`runnel::runnel`), as a CMake firmware
+/// project would consume the library, then run on the same cases. Needs `cmake` (installed by
+/// scripts/install-ci-deps.sh); `RUNNEL_CAPI_NO_CMAKE=1` skips it.
+#[test]
+fn c_test_program_through_cmake() {
+    if std::env::var_os("RUNNEL_CAPI_NO_CMAKE").is_some_and(|v| v == "1") {
+        eprintln!("C test through CMake: skipped (RUNNEL_CAPI_NO_CMAKE=1)");
+        return;
+    }
+    let t0 = Instant::now();
+    let build = root().join("target").join("capi-cmake-test");
+    // the same cargo target directory and profile as `build_staticlib`: no second build
+    let cargo_dir = root().join("target").join("capi-c-test");
+    run(Command::new("cmake")
+        .arg("-S")
+        .arg(root().join("capi/tests/c"))
+        .arg("-B")
+        .arg(&build)
+        .arg("-DRUNNEL_CARGO_PROFILE=dev")
+        .arg(format!("-DRUNNEL_CARGO_TARGET_DIR={}", cargo_dir.display())));
+    run(Command::new("cmake").arg("--build").arg(&build));
+    let exe = build.join("test_capi");
+    assert!(exe.is_file(), "no {}", exe.display());
+    let tmp = tempfile::Builder::new()
+        .prefix("runnel-capi-cmake-test")
+        .tempdir()
+        .expect("tempdir");
+    let (cases, tok, frames) = write_cases(tmp.path());
+    let mut args: Vec<PathBuf> = vec!["--misuse".into(), tok, frames];
+    args.extend(cases);
+    let out = run(Command::new(&exe).args(&args));
+    report("C test (built with CMake)", &out, t0);
+}

@@ -78,6 +78,21 @@ firmware() {
     RUNNEL_LIB="$root/target/thumbv7em-none-eabihf/release/librunnel_capi.a" all
 }
 
+# the same firmware built with CMake through runnel::runnel (capi/CMakeLists.txt), reusing the
+# library cargo built above; it must compute the same steps as the Makefile build
+cmake_firmware() {
+  command -v cmake >/dev/null || { echo "cmake not found (scripts/install-ci-deps.sh installs it)"; return 1; }
+  cmake -S "$here" -B "$build/cmake" -DCMAKE_TOOLCHAIN_FILE="$here/arm-none-eabi.cmake" \
+    -DRUNNEL_RUST_TARGET=thumbv7em-none-eabihf -DRUNNEL_CARGO_TARGET_DIR="$root/target" \
+    -DRUNNEL_FW_BLOBS="$blobs" && cmake --build "$build/cmake" || return 1
+  timeout -k 5 "$timeout_s" qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic \
+    -semihosting-config enable=on,target=native -icount shift=0 \
+    -kernel "$build/cmake/runnel-c-fw.elf" </dev/null >"$build/cmake.out" 2>&1 || return 1
+  diff <(grep -E '^(model|step=)' "$log" | awk '{print $1, $2, $3}') \
+       <(grep -E '^(model|step=)' "$build/cmake.out" | awk '{print $1, $2, $3}') &&
+    echo "the CMake build computes what the Makefile build computes ($(grep -c '^step=' "$build/cmake.out") steps)"
+}
+
 qemu_run() {
   timeout -k 5 "$timeout_s" qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic \
     -semihosting-config enable=on,target=native -icount shift=0 \
@@ -114,6 +129,7 @@ check qemu qemu_run
 for w in $(awk '$1 == "blob" { print $2 }' "$blobs/manifest.txt"); do
   check "compare-$w" compare "$w"
 done
+check cmake cmake_firmware
 echo "--- per blob (from the QEMU log)"
 grep -E "^(runnel-c-fw|self-check|summary|result|exit)" "$log" | sed 's/^/  /'
 echo "--- flash/RAM the library adds (bytes)"

@@ -1,0 +1,10 @@
+# CMake toolchain file for the Cortex-M4F (hard float) with the GNU Arm Embedded toolchain.
+set(CMAKE_SYSTEM_NAME Generic)
+set(CMAKE_SYSTEM_PROCESSOR cortex-m4)
+set(CMAKE_C_COMPILER arm-none-eabi-gcc)
+set(CMAKE_ASM_COMPILER arm-none-eabi-gcc)
+set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
+set(_arch "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16")
+set(CMAKE_C_FLAGS_INIT "${_arch}")
+set(CMAKE_ASM_FLAGS_INIT "${_arch}")
+set(CMAKE_EXE_LINKER_FLAGS_INIT "${_arch}")
