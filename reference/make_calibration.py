@@ -1,0 +1,42 @@
+"""Write models/{charlm,chargru}/calibration.txt: 8,000 characters from the middle of each demo
+model's *training* side of the text (never the held-out slice), paragraph-aligned, for the
+integer mode's calibration (docs/INTEGER.md) and reference/integer_sim.py.
+
+    python reference/make_calibration.py [--janeaustenr-dir DIR]
+
+Uses train_charlm.py's text pipeline (the r-cran-janeaustenr package, fetched with apt-get if
+not installed) and checks that it reproduces each model's heldout.txt at the split it trained with.
+"""
+import argparse
+import os
+
+import train_charlm as tc
+
+MODELS = {"charlm": ["prideprejudice", "persuasion"], "chargru": ["emma"]}
+HELDOUT_FRAC = 0.05  # train_charlm.py's default
+CHARS = 8000
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--janeaustenr-dir")
+    args = ap.parse_args()
+    texts = tc.read_austen(tc.find_janeaustenr(args.janeaustenr_dir))
+    root = os.path.join(os.path.dirname(__file__), "..", "models")
+    for model, books in MODELS.items():
+        text = tc.normalize("\n\n".join("\n".join(texts[b]) for b in books))
+        split = int(len(tc.encode(text)) * (1 - HELDOUT_FRAC))
+        split = text.index("\n\n", split) + 2
+        with open(os.path.join(root, model, "heldout.txt"), encoding="ascii") as f:
+            held = f.read()
+        assert text[split:split + len(held)] == held, f"{model}: not the split it trained with"
+        train = text[:split]
+        at = train.index("\n\n", len(train) // 2) + 2
+        out = os.path.join(root, model, "calibration.txt")
+        with open(out, "w", encoding="ascii", newline="\n") as f:
+            f.write(train[at:at + CHARS])
+        print(f"{out}: {CHARS} chars of the training side from offset {at}")
+
+
+if __name__ == "__main__":
+    main()
