@@ -10,6 +10,7 @@
 mod blocks;
 pub mod config;
 pub mod convert;
+pub mod eval;
 pub mod io;
 pub mod stream;
 pub mod text;

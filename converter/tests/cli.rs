@@ -671,3 +671,50 @@ fn a_state_arena_over_the_limit_is_refused_naming_the_window() {
         }
     }
 }
+
+#[test]
+fn eval_compares_every_mode_on_the_users_data() {
+    let dir = tmp_dir("eval");
+    let m = fixtures_dir().join("tok_lstm2_attn_gru/model.safetensors");
+    let inputs = fixtures_dir().join("tok_lstm2_attn_gru").join(INPUTS_FILE);
+    let o = runnel(&[
+        "eval",
+        path_str(&m),
+        "--inputs",
+        path_str(&inputs),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let rows = v.as_array().expect("an array");
+    assert_eq!(rows.len(), 9, "every weights x KV mode");
+    let f32 = &rows[0];
+    assert_eq!(
+        (f32["weights"].as_str(), f32["kv"].as_str()),
+        (Some("f32"), Some("f32"))
+    );
+    assert_eq!(f32["max_abs_err"].as_f64(), Some(0.0));
+    assert_eq!(f32["top1_agreement"].as_f64(), Some(1.0));
+    let bits = f32["bits_per_token"]
+        .as_f64()
+        .expect("token inputs give bits per token");
+    assert!(bits.is_finite() && bits > 0.0);
+    let int8 = &rows[8];
+    assert_eq!(
+        (int8["weights"].as_str(), int8["kv"].as_str()),
+        (Some("int8"), Some("int8"))
+    );
+    assert!(int8["flash_bytes"].as_u64() < f32["flash_bytes"].as_u64());
+    assert!(int8["state_bytes"].as_u64() < f32["state_bytes"].as_u64());
+    let err = int8["max_abs_err"].as_f64().unwrap();
+    assert!(err > 0.0 && err < 1.0, "int8 error {err}");
+
+    // the table, and inputs of the wrong kind
+    let o = runnel(&["eval", path_str(&m), "--inputs", path_str(&inputs)]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && table.lines().count() == 11, "{table}");
+    let frames = fixtures_dir().join("frames_gru").join(INPUTS_FILE);
+    let o = runnel(&["eval", path_str(&m), "--inputs", path_str(&frames)]);
+    assert_clean_failure(&o, "input kind", "frames into a token model");
+    let _ = std::fs::remove_dir_all(dir);
+}
