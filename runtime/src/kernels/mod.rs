@@ -2,6 +2,8 @@
 //! functions at this level dispatch between them and are what the model calls.
 
 pub mod arch;
+mod int_tables;
+pub mod integer;
 pub mod reference;
 
 use half::f16;
