@@ -160,8 +160,10 @@ mod tests {
 
     #[test]
     fn sigmoid_tanh_exp_are_within_their_bounds_on_every_input() {
+        // every input natively; a sample under Miri (which interprets each instruction)
+        let stride = if cfg!(miri) { 97 } else { 1 };
         let (mut es, mut et) = (0i64, 0i64);
-        for x in i16::MIN..=i16::MAX {
+        for x in (i16::MIN..=i16::MAX).step_by(stride) {
             let r = x as f64 / 4096.0;
             es = es.max((sigmoid_q15(x) as i64 - q15(1.0 / (1.0 + (-r).exp())).min(32767)).abs());
             et = et.max((tanh_q15(x) as i64 - q15(r.tanh()).clamp(-32767, 32767)).abs());
@@ -169,7 +171,7 @@ mod tests {
         assert!(es <= 1, "sigmoid off by {es} LSB");
         assert!(et <= 4, "tanh off by {et} LSB");
         let mut ee = 0i64;
-        for x in 0..16 << 10 {
+        for x in (0..16 << 10).step_by(stride) {
             ee = ee.max((exp_neg_q15(x) as i64 - q15((-(x as f64) / 1024.0).exp())).abs());
         }
         assert!(ee <= 5, "exp off by {ee} LSB");
@@ -178,7 +180,7 @@ mod tests {
             (32768, 32768, 0)
         );
         // monotone, as the softmax and the gates rely on
-        for x in i16::MIN..i16::MAX {
+        for x in (i16::MIN..i16::MAX).step_by(stride) {
             assert!(sigmoid_q15(x) <= sigmoid_q15(x + 1) && tanh_q15(x) <= tanh_q15(x + 1));
         }
     }
@@ -221,7 +223,7 @@ mod tests {
                 "isqrt({v}) = {r}"
             );
         };
-        for v in 0..10_000 {
+        for v in 0..if cfg!(miri) { 300 } else { 10_000 } {
             check(v);
         }
         let mut rng = Rng::new(3);
