@@ -1,7 +1,7 @@
 //! Architecture-specific kernels, one module per instruction set, chosen at compile time by
 //! `cfg(target_feature = …)` / target (see `kernels::isa`); run-time CPU detection only with the
 //! `std` feature. Every module exports the same items — `VARIANT`, `variant()`, `dot_i8`,
-//! `rows_i8` — and each returns exactly what [`super::reference`] returns (checked by the shared
+//! `rows_i8` (a matrix-level kernel, or the generic row loop over the dot product) — and each returns exactly what [`super::reference`] returns (checked by the shared
 //! harness in `kernels::tests`).
 
 /// The items every instruction-set module with a fixed (build-time) choice exports: its variant
@@ -10,16 +10,7 @@
 #[allow(unused_macros)]
 macro_rules! fixed_isa {
     ($name:literal, $dot:path) => {
-        /// This module's variant name.
-        pub const VARIANT: &str = $name;
-
-        /// [`VARIANT`].
-        pub fn variant() -> &'static str {
-            VARIANT
-        }
-
-        /// The int8 dot product of this instruction set.
-        pub use $dot as dot_i8;
+        fixed_isa!(@common $name, $dot);
 
         /// [`crate::kernels::rows_i8_with`] over [`dot_i8`], inlined into the caller's matvec.
         #[inline(always)]
@@ -34,6 +25,24 @@ macro_rules! fixed_isa {
         ) {
             crate::kernels::rows_i8_with(dot_i8, q, scales, cols, xq, sx, bias, out)
         }
+    };
+    ($name:literal, $dot:path, $rows:path) => {
+        fixed_isa!(@common $name, $dot);
+
+        /// The matrix-level int8 row kernel of this instruction set.
+        pub use $rows as rows_i8;
+    };
+    (@common $name:literal, $dot:path) => {
+        /// This module's variant name.
+        pub const VARIANT: &str = $name;
+
+        /// [`VARIANT`].
+        pub fn variant() -> &'static str {
+            VARIANT
+        }
+
+        /// The int8 dot product of this instruction set.
+        pub use $dot as dot_i8;
     };
 }
 
