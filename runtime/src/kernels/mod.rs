@@ -99,12 +99,33 @@ pub fn rows_i8_with(
     }
 }
 
-/// `roundf(y) as i8` (round half away from zero, saturating, NaN → 0), computed on the bit
-/// pattern with integer instructions only: no libm call, no soft-float on RV32. Equal to
-/// [`reference::quantize_i8`]'s rounding for every `f32` (checked over all bit patterns by the
-/// harness).
+/// `roundf(y) as i8` (round half away from zero, saturating, NaN → 0) with the instructions
+/// that are cheap on this target: [`round_to_i8_fpu`] where floats are hardware (the
+/// Cortex-M4F's FPU, x86, AArch64), [`round_to_i8_int`] where every float operation is a
+/// soft-float call (RV32IMAC, Cortex-M0/M3). Both equal `libm::roundf(y) as i8` for every `f32`
+/// (all 2^32 bit patterns, `round_to_i8_exhaustive` in the harness).
 #[inline(always)]
 pub fn round_to_i8(y: f32) -> i8 {
+    #[cfg(any(
+        runnel_arm_fp16,
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64"
+    ))]
+    return round_to_i8_fpu(y);
+    #[cfg(not(any(
+        runnel_arm_fp16,
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64"
+    )))]
+    return round_to_i8_int(y);
+}
+
+/// `roundf(y) as i8` on the bit pattern, integer instructions only (no libm call, no
+/// soft-float).
+#[inline(always)]
+pub fn round_to_i8_int(y: f32) -> i8 {
     let bits = y.to_bits();
     let a = bits & 0x7fff_ffff;
     let e = a >> 23;
@@ -124,6 +145,17 @@ pub fn round_to_i8(y: f32) -> i8 {
     } else {
         mag.min(127) as i8
     }
+}
+
+/// `roundf(y) as i8` with two float operations: `libm::roundf` is `truncf(y + copysign(0.5 −
+/// 2⁻²⁵, y))`, and `as i8` truncates toward zero itself (saturating, NaN → 0), so the `truncf`
+/// is the conversion's. Converted to i32 first (`VCVT.S32.F32` on the Cortex-M4F, which
+/// saturates and maps NaN to 0 exactly as `as i32` does), then clamped (`SSAT`): the same as
+/// `as i8`, without the three float compares LLVM emits for a direct `as i8`.
+#[inline(always)]
+pub fn round_to_i8_fpu(y: f32) -> i8 {
+    const HALF_BELOW: f32 = 0.5 - 0.25 * f32::EPSILON;
+    ((y + HALF_BELOW.copysign(y)) as i32).clamp(-128, 127) as i8
 }
 
 /// The rows of an int8 matrix-vector product with the matrix-level kernel this build selected
@@ -234,12 +266,21 @@ pub fn dot_f16_f32(a: &[f16], b: &[f32]) -> f32 {
 /// element gives all zeros), computed with integer instructions except the one division and the
 /// products `x[i] · (127 / amax)`.
 pub fn quantize_i8(x: &[f32], q: &mut [i8]) -> f32 {
-    // For non-negative floats other than NaN, the bit patterns order like the values.
+    // For non-negative floats other than NaN, the bit patterns order like the values. The fast
+    // pass takes the maximum over every element; only if that is a NaN pattern (above
+    // infinity) does a second pass skip the NaNs, as the definition does.
     let mut amax_bits = 0u32;
     for &v in x {
-        let b = v.to_bits() & 0x7fff_ffff;
-        let b = if b <= 0x7f80_0000 { b } else { 0 };
-        amax_bits = amax_bits.max(b);
+        amax_bits = amax_bits.max(v.to_bits() & 0x7fff_ffff);
+    }
+    if amax_bits > 0x7f80_0000 {
+        amax_bits = 0;
+        for &v in x {
+            let b = v.to_bits() & 0x7fff_ffff;
+            if b <= 0x7f80_0000 {
+                amax_bits = amax_bits.max(b);
+            }
+        }
     }
     if amax_bits == 0 || amax_bits == 0x7f80_0000 {
         q.iter_mut().for_each(|v| *v = 0);

@@ -267,6 +267,8 @@ fn round_to_i8_equals_roundf_on_sampled_bit_patterns() {
     for b in (0..=u32::MAX).step_by(step) {
         let y = f32::from_bits(b);
         assert_eq!(round_to_i8(y), libm::roundf(y) as i8, "{b:#x}");
+        assert_eq!(round_to_i8_int(y), libm::roundf(y) as i8, "{b:#x}");
+        assert_eq!(round_to_i8_fpu(y), libm::roundf(y) as i8, "{b:#x}");
     }
     let top = if cfg!(miri) { 4 } else { 512 };
     for k in 0..top {
@@ -276,19 +278,23 @@ fn round_to_i8_equals_roundf_on_sampled_bit_patterns() {
                 let b = (h.to_bits() as i32).wrapping_add(d) as u32 | sign;
                 let y = f32::from_bits(b);
                 assert_eq!(round_to_i8(y), libm::roundf(y) as i8, "{b:#x}");
+                assert_eq!(round_to_i8_int(y), libm::roundf(y) as i8, "{b:#x}");
+                assert_eq!(round_to_i8_fpu(y), libm::roundf(y) as i8, "{b:#x}");
             }
         }
     }
 }
 
-/// All 2^32 bit patterns (about 20 s in release): `cargo test --release -p runnel
+/// All 2^32 bit patterns (about 40 s in release): `cargo test --release -p runnel
 /// round_to_i8_exhaustive -- --ignored`.
 #[test]
 #[ignore]
 fn round_to_i8_exhaustive() {
     for b in 0..=u32::MAX {
         let y = f32::from_bits(b);
-        assert_eq!(round_to_i8(y), libm::roundf(y) as i8, "{b:#x}");
+        let want = libm::roundf(y) as i8;
+        assert_eq!(round_to_i8_int(y), want, "{b:#x}");
+        assert_eq!(round_to_i8_fpu(y), want, "{b:#x}");
     }
 }
 

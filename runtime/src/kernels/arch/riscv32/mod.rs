@@ -11,10 +11,16 @@ fixed_isa!("riscv32-unrolled", dot_i8_unrolled, rows_i8_blocked);
 /// `Σ a[i]·b[i]`, four products per iteration. Exact, hence equal to
 /// [`crate::kernels::reference::dot_i8`].
 pub fn dot_i8_unrolled(a: &[i8], b: &[i8]) -> i32 {
+    let n = a.len().min(b.len());
+    let (Some(a), Some(b)) = (a.get(..n), b.get(..n)) else {
+        return 0;
+    };
+    let (Some((a4, at)), Some((b4, bt))) = (a.split_at_checked(n & !3), b.split_at_checked(n & !3))
+    else {
+        return 0;
+    };
     let mut acc = 0i32;
-    let mut ca = a.chunks_exact(4);
-    let mut cb = b.chunks_exact(4);
-    for (x, y) in (&mut ca).zip(&mut cb) {
+    for (x, y) in a4.chunks_exact(4).zip(b4.chunks_exact(4)) {
         acc = acc.wrapping_add(
             (x[0] as i32 * y[0] as i32)
                 .wrapping_add(x[1] as i32 * y[1] as i32)
@@ -22,13 +28,7 @@ pub fn dot_i8_unrolled(a: &[i8], b: &[i8]) -> i32 {
                 .wrapping_add(x[3] as i32 * y[3] as i32),
         );
     }
-    // The shorter operand's 0–3 remaining elements (and, when the lengths differ, the longer
-    // operand's matching ones): `zip` pairs them from the same index as the reference does.
-    let n = a.len().min(b.len());
-    let done = n & !3;
-    let ta = a.get(done..n).unwrap_or(&[]);
-    let tb = b.get(done..n).unwrap_or(&[]);
-    acc.wrapping_add(crate::kernels::reference::dot_i8(ta, tb))
+    acc.wrapping_add(crate::kernels::reference::dot_i8(at, bt))
 }
 
 /// Columns per iteration of [`rows_i8_blocked`].
@@ -67,7 +67,9 @@ pub fn rows_i8_blocked(
     let (out4, out_rest) = out.split_at_mut(full.min(out.len()));
     let (s4, s_rest) = scales.split_at(full.min(scales.len()));
     let (b4, b_rest) = bias.split_at(full.min(bias.len()));
-    let (x8, x_tail) = x.split_at(cols & !(COLS - 1));
+    let Some((x8, x_tail)) = x.split_at_checked(cols & !(COLS - 1)) else {
+        return;
+    };
     // `full · cols ≤ q.len()`: no overflow.
     let q_rest = q.get(full * cols..).unwrap_or(&[]);
     for (((o, s), b), rows) in out4
@@ -81,22 +83,7 @@ pub fn rows_i8_blocked(
         else {
             return;
         };
-        let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
-        for ((((c0, c1), c2), c3), cx) in r0
-            .chunks_exact(COLS)
-            .zip(r1.chunks_exact(COLS))
-            .zip(r2.chunks_exact(COLS))
-            .zip(r3.chunks_exact(COLS))
-            .zip(x8.chunks_exact(COLS))
-        {
-            for j in 0..COLS {
-                let xv = cx[j] as i32;
-                a0 = a0.wrapping_add(c0[j] as i32 * xv);
-                a1 = a1.wrapping_add(c1[j] as i32 * xv);
-                a2 = a2.wrapping_add(c2[j] as i32 * xv);
-                a3 = a3.wrapping_add(c3[j] as i32 * xv);
-            }
-        }
+        let [a0, a1, a2, a3] = block4([r0, r1, r2, r3], x8);
         let t = x8.len();
         let tail = |r: &[i8]| crate::kernels::reference::dot_i8(r.get(t..).unwrap_or(&[]), x_tail);
         let acc = [
@@ -119,4 +106,168 @@ pub fn rows_i8_blocked(
         b_rest,
         out_rest,
     );
+}
+
+/// The dot products of four rows with `x8` (a multiple of [`COLS`] long; each row at least as
+/// long), four accumulators, eight columns per iteration: in plain Rust.
+#[cfg_attr(target_arch = "riscv32", allow(dead_code))]
+#[inline(always)]
+fn block4_portable(r: [&[i8]; 4], x8: &[i8]) -> [i32; 4] {
+    let [r0, r1, r2, r3] = r;
+    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+    for ((((c0, c1), c2), c3), cx) in r0
+        .chunks_exact(COLS)
+        .zip(r1.chunks_exact(COLS))
+        .zip(r2.chunks_exact(COLS))
+        .zip(r3.chunks_exact(COLS))
+        .zip(x8.chunks_exact(COLS))
+    {
+        for j in 0..COLS {
+            let xv = cx[j] as i32;
+            a0 = a0.wrapping_add(c0[j] as i32 * xv);
+            a1 = a1.wrapping_add(c1[j] as i32 * xv);
+            a2 = a2.wrapping_add(c2[j] as i32 * xv);
+            a3 = a3.wrapping_add(c3[j] as i32 * xv);
+        }
+    }
+    [a0, a1, a2, a3]
+}
+
+/// [`block4_portable`] on the host (where the harness runs it).
+#[cfg(not(target_arch = "riscv32"))]
+#[inline(always)]
+fn block4(r: [&[i8]; 4], x8: &[i8]) -> [i32; 4] {
+    block4_portable(r, x8)
+}
+
+/// Four products of one row: `lb`, `mul`, `add` each, the loads of the next product issued
+/// before the multiply of the previous one (two temporaries), offsets `$o..$o + 3`.
+#[cfg(target_arch = "riscv32")]
+macro_rules! rv_row4 {
+    ($p:literal, $a:literal, $o0:literal, $o1:literal, $o2:literal, $o3:literal) => {
+        concat!(
+            "lb {w}, ",
+            $o0,
+            "({",
+            $p,
+            "})\n",
+            "lb {v}, ",
+            $o1,
+            "({",
+            $p,
+            "})\n",
+            "mul {w}, {w}, {x0}\n",
+            "mul {v}, {v}, {x1}\n",
+            "add {",
+            $a,
+            "}, {",
+            $a,
+            "}, {w}\n",
+            "add {",
+            $a,
+            "}, {",
+            $a,
+            "}, {v}\n",
+            "lb {w}, ",
+            $o2,
+            "({",
+            $p,
+            "})\n",
+            "lb {v}, ",
+            $o3,
+            "({",
+            $p,
+            "})\n",
+            "mul {w}, {w}, {x2}\n",
+            "mul {v}, {v}, {x3}\n",
+            "add {",
+            $a,
+            "}, {",
+            $a,
+            "}, {w}\n",
+            "add {",
+            $a,
+            "}, {",
+            $a,
+            "}, {v}\n",
+        )
+    };
+}
+
+/// Four columns × four rows: the four input bytes loaded once, then [`rv_row4`] per row.
+#[cfg(target_arch = "riscv32")]
+macro_rules! rv_cols4 {
+    ($o0:literal, $o1:literal, $o2:literal, $o3:literal) => {
+        concat!(
+            "lb {x0}, ",
+            $o0,
+            "({xp})\n",
+            "lb {x1}, ",
+            $o1,
+            "({xp})\n",
+            "lb {x2}, ",
+            $o2,
+            "({xp})\n",
+            "lb {x3}, ",
+            $o3,
+            "({xp})\n",
+            rv_row4!("p0", "a0", $o0, $o1, $o2, $o3),
+            rv_row4!("p1", "a1", $o0, $o1, $o2, $o3),
+            rv_row4!("p2", "a2", $o0, $o1, $o2, $o3),
+            rv_row4!("p3", "a3", $o0, $o1, $o2, $o3),
+        )
+    };
+}
+
+/// The dot products of four rows with `x8` on RV32: one assembly loop, eight columns × four
+/// rows per iteration (8 input loads, 32 × `lb`/`mul`/`add`, 5 pointer increments and the
+/// branch: 110 instructions for 32 multiply-accumulates). The compiler's version of
+/// [`block4_portable`] spills (it hoists all 40 loads). Falls back to the portable loop if a
+/// row is shorter than `x8` (never, at the call site).
+#[cfg(target_arch = "riscv32")]
+#[inline(always)]
+fn block4(r: [&[i8]; 4], x8: &[i8]) -> [i32; 4] {
+    let n8 = x8.len() & !(COLS - 1);
+    if r.iter().any(|row| row.len() < n8) {
+        return block4_portable(r, x8);
+    }
+    let [r0, r1, r2, r3] = r;
+    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+    let end = x8.as_ptr().wrapping_add(n8);
+    // SAFETY: every load reads `rk + [0, n8)` or `x8 + [0, n8)`: the pointers advance by 8 per
+    // iteration and stop at `x8 + n8` (`n8 % 8 == 0`), and each row is at least `n8` long
+    // (checked above). `lb`, `mul`, `add`, `addi`, branches: RV32IM, no other memory, no stack.
+    unsafe {
+        core::arch::asm!(
+            "beq {xp}, {end}, 3f",
+            "2:",
+            rv_cols4!("0", "1", "2", "3"),
+            rv_cols4!("4", "5", "6", "7"),
+            "addi {p0}, {p0}, 8",
+            "addi {p1}, {p1}, 8",
+            "addi {p2}, {p2}, 8",
+            "addi {p3}, {p3}, 8",
+            "addi {xp}, {xp}, 8",
+            "bne {xp}, {end}, 2b",
+            "3:",
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            p0 = inout(reg) r0.as_ptr() => _,
+            p1 = inout(reg) r1.as_ptr() => _,
+            p2 = inout(reg) r2.as_ptr() => _,
+            p3 = inout(reg) r3.as_ptr() => _,
+            xp = inout(reg) x8.as_ptr() => _,
+            end = in(reg) end,
+            x0 = out(reg) _,
+            x1 = out(reg) _,
+            x2 = out(reg) _,
+            x3 = out(reg) _,
+            w = out(reg) _,
+            v = out(reg) _,
+            options(pure, readonly, nostack, preserves_flags),
+        );
+    }
+    [a0, a1, a2, a3]
 }
