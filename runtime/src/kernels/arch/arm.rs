@@ -105,34 +105,63 @@ macro_rules! block4_step {
     };
 }
 
-/// The dot products of four rows with one input over the first `n4` columns: row `k` starts at
-/// `p0 + k · stride`. The input is loaded and sign-extended once for the four rows; the loop
-/// takes 16 columns per iteration (4 steps of [`block4_step`], 95 instructions for 64
-/// multiply-accumulates), then 4 at a time. Twelve registers: four sums, three row pointers /
-/// strides, the input pointer, four temporaries; the two loop ends live on the stack.
+/// The dot products of `blocks` blocks of four rows with one input over the first `n4` columns,
+/// written as i32 to `sums[0 .. 4 · blocks]` (row order): one assembly loop over the blocks
+/// (so the compiler has nothing to spill between blocks). Row `r` starts at `q + r · stride`.
+/// Within a block the input is loaded and sign-extended once for the four rows; the column loop
+/// takes 32 columns per iteration (8 steps of [`block4_step`]: 187 instructions for 128
+/// multiply-accumulates), then 4 at a time; a block costs about 25 more (zeroing, the four
+/// stores, the next row pointer, the count). Twelve registers: four sums, two row pointers and
+/// the stride, the input pointer, four temporaries; the loop ends, the output pointer, the
+/// count and the row advance live in 24 bytes of stack.
 ///
 /// # Safety
-/// `n4 % 4 == 0`; for `k` in `0..4` the `n4` bytes from `p0 + k · stride` and the `n4` bytes from
-/// `x` are readable. (Word loads may be unaligned: ARMv7-M allows it for `LDR`.)
+/// `blocks ≥ 1`, `n4 % 4 == 0`, `n4 ≤ stride`; for every row `r < 4 · blocks` the `n4` bytes from
+/// `q + r · stride` are readable, the `n4` bytes from `x` are readable, and `sums` is valid for
+/// `4 · blocks` aligned `i32` writes. (Word loads may be unaligned: ARMv7-M allows it for `LDR`.)
 #[inline(always)]
-unsafe fn block4(p0: *const i8, stride: usize, x: *const i8, n4: usize) -> [i32; 4] {
-    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
-    let end16 = x.wrapping_add(n4 & !15);
+unsafe fn rows4_sums(
+    q: *const i8,
+    stride: usize,
+    x: *const i8,
+    n4: usize,
+    blocks: usize,
+    sums: *mut i32,
+) {
+    let end32 = x.wrapping_add(n4 & !31);
     let end4 = x.wrapping_add(n4);
-    let p2 = p0.wrapping_add(stride.wrapping_mul(2));
-    // SAFETY: the loads read `p0 + k · stride + [0, n4)` and `x + [0, n4)` only (each pointer
-    // advances by 4 per step and the steps stop at `end4 = x + n4`, `n4 % 4 == 0`), readable by
-    // this function's contract. The stack use (8 bytes below SP, released at the end) is
-    // allowed since the block is not `nostack`; it writes no other memory. SXTB16/SMLAD exist
-    // on every ARMv7E-M core (this module is compiled only for `thumbv7em-*`).
+    // From a block's row 0 after its column loop (advanced by n4) to the next block's row 0.
+    let advance = stride.wrapping_mul(4).wrapping_sub(n4);
+    // SAFETY: the loads read `q + r · stride + [0, n4)` for the rows of each block and
+    // `x + [0, n4)` only (each pointer advances by 4 per step; the steps stop at `x + n4`,
+    // `n4 % 4 == 0`), readable by this function's contract; the stores write `sums[0 .. 4 ·
+    // blocks]`, valid by the contract; the loop runs `blocks ≥ 1` times. The stack use (24 bytes
+    // below SP, released at the end) is allowed since the block is not `nostack`. SXTB16/SMLAD
+    // exist on every ARMv7E-M core (this module is compiled only for `thumbv7em-*`).
     unsafe {
         core::arch::asm!(
-            "sub sp, sp, #8",
+            "sub sp, sp, #24",
             "str {t}, [sp]",
             "str {w}, [sp, #4]",
+            "str {xp}, [sp, #8]",
+            "str {a0}, [sp, #12]",
+            "str {a1}, [sp, #16]",
+            "str {a2}, [sp, #20]",
+            "6:",
+            "add {p2}, {p0}, {s}, lsl #1",
+            "mov {a0}, #0",
+            "mov {a1}, #0",
+            "mov {a2}, #0",
+            "mov {a3}, #0",
+            "ldr {xp}, [sp, #8]",
+            "ldr {t}, [sp]",
             "cmp {xp}, {t}",
             "beq 3f",
             "2:",
+            block4_step!(),
+            block4_step!(),
+            block4_step!(),
+            block4_step!(),
             block4_step!(),
             block4_step!(),
             block4_step!(),
@@ -150,30 +179,40 @@ unsafe fn block4(p0: *const i8, stride: usize, x: *const i8, n4: usize) -> [i32;
             "cmp {xp}, {t}",
             "bne 4b",
             "5:",
-            "add sp, sp, #8",
-            a0 = inout(reg) a0,
-            a1 = inout(reg) a1,
-            a2 = inout(reg) a2,
-            a3 = inout(reg) a3,
-            p0 = inout(reg) p0 => _,
-            p2 = inout(reg) p2 => _,
+            "ldr {t}, [sp, #12]",
+            "str {a0}, [{t}], #4",
+            "str {a1}, [{t}], #4",
+            "str {a2}, [{t}], #4",
+            "str {a3}, [{t}], #4",
+            "str {t}, [sp, #12]",
+            "ldr {t}, [sp, #20]",
+            "add {p0}, {p0}, {t}",
+            "ldr {t}, [sp, #16]",
+            "subs {t}, {t}, #1",
+            "str {t}, [sp, #16]",
+            "bne 6b",
+            "add sp, sp, #24",
+            a0 = inout(reg) sums => _,
+            a1 = inout(reg) blocks => _,
+            a2 = inout(reg) advance => _,
+            a3 = out(reg) _,
+            p0 = inout(reg) q => _,
+            p2 = out(reg) _,
             s = in(reg) stride,
             xp = inout(reg) x => _,
-            t = inout(reg) end16 => _,
+            t = inout(reg) end32 => _,
             w = inout(reg) end4 => _,
             xe = out(reg) _,
             xo = out(reg) _,
-            options(readonly),
         );
     }
-    [a0, a1, a2, a3]
 }
 
-/// The int8 rows with the DSP extension, four rows per pass ([`block4`]: each input word is
-/// loaded and sign-extended once for four rows, 1.48 instructions per multiply-accumulate in
-/// the loop), the `cols % 4` last columns and the `rows % 4` last rows by the plain loops, then
-/// the rescale `dot as f32 · (scale · sx) + bias`. Bit for bit
-/// [`crate::kernels::reference::rows_i8`].
+/// The int8 rows with the DSP extension: [`rows4_sums`] writes the sums of the whole blocks of
+/// four rows into `out` (as i32: each input word is loaded and sign-extended once for four
+/// rows, about 1.47 instructions per multiply-accumulate), then one pass adds the `cols % 4`
+/// last columns' products and rescales in place, `sum as f32 · (scale · sx) + bias`; the
+/// `rows % 4` last rows run the plain loop. Bit for bit [`crate::kernels::reference::rows_i8`].
 pub fn rows_i8_dsp(
     q: &[i8],
     scales: &[f32],
@@ -186,11 +225,8 @@ pub fn rows_i8_dsp(
     let Some(x) = xq.get(..cols) else {
         return;
     };
-    let Some(block) = cols.checked_mul(4) else {
-        return;
-    };
     let n4 = cols & !3;
-    let (Some((x4, x_tail)), true) = (x.split_at_checked(n4), block != 0) else {
+    let (Some((x4, x_tail)), true) = (x.split_at_checked(n4), cols != 0) else {
         // cols == 0: the plain loop writes the bias rows.
         crate::kernels::rows_i8_with(dot_i8_dsp, q, scales, cols, xq, sx, bias, out);
         return;
@@ -206,24 +242,35 @@ pub fn rows_i8_dsp(
     let (b4, b_rest) = bias.split_at(full.min(bias.len()));
     // `full · cols ≤ q.len()`: no overflow.
     let q_rest = q.get(full * cols..).unwrap_or(&[]);
-    for (((o, s), b), rows) in out4
-        .chunks_exact_mut(4)
-        .zip(s4.chunks_exact(4))
-        .zip(b4.chunks_exact(4))
-        .zip(q.chunks_exact(block))
-    {
-        // SAFETY: `rows` is `4 · cols` bytes, four rows of `cols ≥ n4` bytes at stride `cols`,
-        // so `rows + k · cols + [0, n4)` is inside it for k < 4; `x4` is `n4` bytes and
-        // `n4 = cols & !3` is a multiple of 4.
-        let mut acc = unsafe { block4(rows.as_ptr(), cols, x4.as_ptr(), n4) };
-        if !x_tail.is_empty() {
-            for (a, r) in acc.iter_mut().zip(rows.chunks_exact(cols)) {
-                let t = r.get(n4..).unwrap_or(&[]);
-                *a = a.wrapping_add(crate::kernels::reference::dot_i8(t, x_tail));
+    if full >= 4 && out4.len() == full {
+        // SAFETY: `full / 4 ≥ 1` blocks; the rows `r < full ≤ q.len() / cols` lie in `q`, each
+        // with `cols ≥ n4` bytes; `x4` is `n4 = cols & !3` bytes; `out4` is `full` f32s, which
+        // have the size and alignment of i32.
+        unsafe {
+            rows4_sums(
+                q.as_ptr(),
+                cols,
+                x4.as_ptr(),
+                n4,
+                full / 4,
+                out4.as_mut_ptr().cast::<i32>(),
+            )
+        };
+        // `out4` now holds i32 sums; read each as i32 and replace it by the rescaled f32.
+        let sum_of = |o: &mut f32| {
+            // SAFETY: `o` is a valid, aligned, initialised 4-byte location; every bit pattern
+            // is a valid i32.
+            unsafe { (o as *mut f32).cast::<i32>().read() }
+        };
+        if x_tail.is_empty() {
+            for ((o, &s), &b) in out4.iter_mut().zip(s4).zip(b4) {
+                *o = sum_of(o) as f32 * (s * sx) + b;
             }
-        }
-        for (((o, &a), &s), &b) in o.iter_mut().zip(&acc).zip(s).zip(b) {
-            *o = a as f32 * (s * sx) + b;
+        } else {
+            for (((o, &s), &b), row) in out4.iter_mut().zip(s4).zip(b4).zip(q.chunks_exact(cols)) {
+                let t = crate::kernels::reference::dot_i8(row.get(n4..).unwrap_or(&[]), x_tail);
+                *o = sum_of(o).wrapping_add(t) as f32 * (s * sx) + b;
+            }
         }
     }
     crate::kernels::rows_i8_with(dot_i8_dsp, q_rest, s_rest, cols, x, sx, b_rest, out_rest);
