@@ -13,7 +13,8 @@
 //! * The demo model's own matrix shapes, read from the first blob
 //!   ([`Model::blocks`]): per distinct shape `bench shape=…` lines for
 //!   runnel's `matvec` (f32 in, quantize + rows), runnel's row kernel
-//!   [`kernels::rows_i8`] (int8 in, f32 out) and, on the Cortex-M4F QEMU
+//!   [`kernels::rows_i8`] (int8 in, f32 out), its integer part
+//!   [`kernels::dot_rows_i8`] (int8 in, exact i32 sums) and, on the Cortex-M4F QEMU
 //!   build, CMSIS-NN's `arm_fully_connected_s8` (int8 in, int8 out), then the
 //!   products of one step in model order (`bench kernel=step_…` lines, in the
 //!   budget) and a `bench step …` summary.
@@ -29,16 +30,17 @@
 //!
 //! ```text
 //! bench kernel=<name> variant=<v> rows=<n> cols=<n> calls=<n> macs=<n> <unit>=<n> milli_<unit>_per_mac=<n>
-//! bench shape=<rows>x<cols> per_step=<n> impl=<runnel-matvec|runnel-rows|cmsis-nn> calls=<n> macs=<n> <unit>=<n> milli_<unit>_per_mac=<n>
-//! bench step products=<n> macs=<n> runnel_matvec=<n> runnel_rows=<n> cmsis_nn=<n>
+//! bench shape=<rows>x<cols> per_step=<n> impl=<runnel-matvec|runnel-rows|runnel-sums|cmsis-nn> calls=<n> macs=<n> <unit>=<n> milli_<unit>_per_mac=<n>
+//! bench step products=<n> macs=<n> runnel_matvec=<n> runnel_rows=<n> runnel_sums=<n> cmsis_nn=<n>
 //! bench part=<name> per_step_<unit>=<n> share_permille=<n>
 //! ```
 //!
 //! The weights are bytes of an embedded blob (in flash, like real weights);
 //! the timing does not depend on their values. Every optimised kernel's
 //! result is checked on the target against the reference: the dot kernels'
-//! sums, the row kernel and `matvec` bit for bit against
-//! [`runnel::kernels::reference::rows_i8`] / `quantize_i8` on every shape, and
+//! sums, the row kernels and `matvec` bit for bit against
+//! [`runnel::kernels::reference::rows_i8`] / `dot_rows_i8` / `quantize_i8` on
+//! every shape, and
 //! CMSIS-NN's outputs against its requantization of the exact sums. A
 //! mismatch makes the run exit with status 1.
 
@@ -287,6 +289,7 @@ struct Bufs {
     out: [f32; MAX_DIM],
     want: [f32; MAX_DIM],
     acc: [i32; MAX_DIM],
+    acc_ref: [i32; MAX_DIM],
     #[cfg(runnel_fw_cmsis_nn)]
     bias_i32: [i32; MAX_DIM],
     #[cfg(runnel_fw_cmsis_nn)]
@@ -431,6 +434,7 @@ pub fn run<C: InstrCounter>(counter: &mut C, region: StackRegion, blob: &'static
         out: [0.0; MAX_DIM],
         want: [0.0; MAX_DIM],
         acc: [0; MAX_DIM],
+        acc_ref: [0; MAX_DIM],
         #[cfg(runnel_fw_cmsis_nn)]
         bias_i32: [0; MAX_DIM],
         #[cfg(runnel_fw_cmsis_nn)]
@@ -555,6 +559,28 @@ fn shapes<C: InstrCounter>(counter: &mut C, plan: &Plan, wall: &'static [i8], b:
             status = EXIT_MISMATCH;
         }
 
+        // runnel's exact row sums alone (int8 in, i32 out: the integer kernel without the rescale)
+        let t0 = counter.now();
+        for _ in 0..SHAPE_CALLS {
+            kernels::dot_rows_i8(
+                black_box(wq),
+                cols,
+                black_box(&b.xq_ref[..cols]),
+                &mut b.acc[..rows],
+            );
+            black_box(&mut b.acc);
+        }
+        line("runnel-sums", counter.now() - t0);
+        reference::dot_rows_i8(wq, cols, &b.xq_ref[..cols], &mut b.acc_ref[..rows]);
+        if b.acc[..rows] != b.acc_ref[..rows] {
+            defmt::error!(
+                "bench: dot_rows_i8 {=u32}x{=u32} differs from the reference",
+                rows as u32,
+                cols as u32
+            );
+            status = EXIT_MISMATCH;
+        }
+
         #[cfg(runnel_fw_cmsis_nn)]
         {
             let t0 = counter.now();
@@ -657,6 +683,27 @@ fn step_products<C: InstrCounter>(
         rows_only,
     );
 
+    let t0 = counter.now();
+    for _ in 0..SHAPE_CALLS {
+        for &(rows, cols) in products {
+            kernels::dot_rows_i8(
+                black_box(&wall[..rows * cols]),
+                cols,
+                black_box(&b.xq_ref[..cols]),
+                &mut b.acc[..rows],
+            );
+            black_box(&mut b.acc);
+        }
+    }
+    let sums = (counter.now() - t0) / SHAPE_CALLS as u64;
+    report_step::<C>(
+        "step_dot_rows_i8",
+        DOT_I8_VARIANT,
+        products.len(),
+        macs,
+        sums,
+    );
+
     #[cfg(not(runnel_fw_cmsis_nn))]
     let cmsis = 0u64;
     #[cfg(runnel_fw_cmsis_nn)]
@@ -680,11 +727,12 @@ fn step_products<C: InstrCounter>(
         cmsis
     };
     defmt::info!(
-        "bench step products={=u32} macs={=u32} runnel_matvec={=u64} runnel_rows={=u64} cmsis_nn={=u64} (per step, {=str}; cmsis_nn 0 = not built for this target)",
+        "bench step products={=u32} macs={=u32} runnel_matvec={=u64} runnel_rows={=u64} runnel_sums={=u64} cmsis_nn={=u64} (per step, {=str}; cmsis_nn 0 = not built for this target)",
         products.len() as u32,
         macs as u32,
         matvec,
         rows_only,
+        sums,
         cmsis,
         C::UNIT
     );

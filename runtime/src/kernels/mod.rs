@@ -99,6 +99,81 @@ pub fn rows_i8_with(
     }
 }
 
+/// [`rows_i8_with`] for the instruction sets with a matrix-level kernel: `dot_rows` writes the
+/// exact sums of the rows as i32 into `out` itself (same size and alignment), then one pass
+/// rescales them in place: `sum as f32 · (scales[r] · sx) + bias[r]`. The same rows, edge cases
+/// and bits as [`reference::rows_i8`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn rows_i8_via_sums(
+    dot_rows: impl Fn(&[i8], usize, &[i8], &mut [i32]),
+    q: &[i8],
+    scales: &[f32],
+    cols: usize,
+    xq: &[i8],
+    sx: f32,
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    if xq.len() < cols {
+        return;
+    }
+    let n = out.len().min(scales.len()).min(bias.len());
+    let n = match q.len().checked_div(cols) {
+        Some(qr) => n.min(qr),
+        None => n,
+    };
+    let Some(out) = out.get_mut(..n) else {
+        return;
+    };
+    {
+        // SAFETY: f32 and i32 have the same size and alignment and every bit pattern is a
+        // valid i32; `out` is not used while this view lives.
+        let sums: &mut [i32] =
+            unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<i32>(), out.len()) };
+        dot_rows(q, cols, xq, sums);
+    }
+    for ((o, &s), &b) in out.iter_mut().zip(scales).zip(bias) {
+        // SAFETY: `o` is a valid, aligned, initialised 4-byte location holding an i32 sum.
+        let sum = unsafe { (o as *mut f32).cast::<i32>().read() };
+        *o = sum as f32 * (s * sx) + b;
+    }
+}
+
+/// The exact dot products of the rows of an int8 matrix with one int8 vector (`sums[r] =
+/// dot(q row r, xq[..cols])`), with the matrix-level kernel this build selected: on the
+/// Cortex-M4/M7 four rows per pass in one assembly loop (DSP extension), on RV32 four rows ×
+/// eight columns per iteration. Bit for bit [`reference::dot_rows_i8`].
+#[inline]
+pub fn dot_rows_i8(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
+    #[cfg(not(target_arch = "x86_64"))]
+    isa::dot_rows_i8(q, cols, xq, sums);
+    #[cfg(target_arch = "x86_64")]
+    dot_rows_i8_with(isa::dot_i8, q, cols, xq, sums);
+}
+
+/// [`reference::dot_rows_i8`] over a given dot product (the instruction sets without a
+/// matrix-level kernel).
+#[inline(always)]
+pub fn dot_rows_i8_with(
+    dot: impl Fn(&[i8], &[i8]) -> i32,
+    q: &[i8],
+    cols: usize,
+    xq: &[i8],
+    sums: &mut [i32],
+) {
+    let Some(x) = xq.get(..cols) else {
+        return;
+    };
+    if cols == 0 {
+        sums.fill(0);
+        return;
+    }
+    for (a, row) in sums.iter_mut().zip(q.chunks_exact(cols)) {
+        *a = dot(row, x);
+    }
+}
+
 /// `roundf(y) as i8` (round half away from zero, saturating, NaN → 0) with the instructions
 /// that are cheap on this target: [`round_to_i8_fpu`] where floats are hardware (the
 /// Cortex-M4F's FPU, x86, AArch64), [`round_to_i8_int`] where every float operation is a

@@ -93,6 +93,24 @@ pub fn rows_i8(
     }
 }
 
+/// The exact dot products of the rows of an int8 matrix with one int8 vector: `sums[r] =
+/// dot(q row r, xq[..cols])` for the first `n = min(sums.len(), q.len() / cols)` rows (with
+/// `cols == 0`: every element of `sums`, 0); the rest of `sums` is left alone, and with
+/// `xq.len() < cols` nothing is written. Every optimised variant (`kernels::arch::*::dot_rows_i8`)
+/// returns exactly this.
+pub fn dot_rows_i8(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
+    let Some(x) = xq.get(..cols) else {
+        return;
+    };
+    let n = match q.len().checked_div(cols) {
+        Some(qr) => sums.len().min(qr),
+        None => sums.len(),
+    };
+    for (r, a) in sums.iter_mut().take(n).enumerate() {
+        *a = dot_i8(q.get(r * cols..(r + 1) * cols).unwrap_or(&[]), x);
+    }
+}
+
 /// Symmetric int8 quantization, the definition: `amax = max |x[i]|` over the non-NaN elements;
 /// if `amax` is 0 or infinite, `q` is all zeros and the scale 0; otherwise
 /// `q[i] = roundf(x[i] · (127 / amax))` (half away from zero; NaN → 0) and the scale `amax / 127`.

@@ -109,7 +109,7 @@ fn rows_variants() -> [(&'static str, RowsI8); 4] {
     [
         ("selected", isa::rows_i8),
         ("dispatch", rows_i8),
-        ("riscv32-blocked", arch::riscv32::rows_i8_blocked),
+        ("riscv32-blocked", arch::riscv32::rows_i8),
         ("generic", generic_rows_with_reference_dot),
     ]
 }
@@ -138,6 +138,56 @@ fn check_rows(
         let mut got = std::vec![UNTOUCHED; out_len];
         f(q, scales, cols, xq, sx, bias, &mut got);
         assert_eq!(bits(&got), bits(&want), "{name} {what}");
+    }
+}
+
+/// Every exact row-sum kernel this machine can run (the Arm one only on the target: the
+/// firmware bench checks it).
+type DotRowsI8 = fn(&[i8], usize, &[i8], &mut [i32]);
+
+fn dot_rows_variants() -> [(&'static str, DotRowsI8); 3] {
+    fn generic(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
+        dot_rows_i8_with(reference::dot_i8, q, cols, xq, sums)
+    }
+    [
+        ("dispatch", dot_rows_i8),
+        ("riscv32-blocked", arch::riscv32::dot_rows_i8_blocked),
+        ("generic", generic),
+    ]
+}
+
+#[test]
+fn every_i8_row_sum_kernel_equals_reference() {
+    for seed in 0..seeds(8) {
+        let mut rng = Rng::new(seed);
+        for _ in 0..if cfg!(miri) { 6 } else { 40 } {
+            let rows = (rng.next_u64() % 23) as usize;
+            let cols = match rng.next_u64() % 4 {
+                0 => (rng.next_u64() % 4) as usize,
+                1 => 96,
+                _ => (rng.next_u64() % 70) as usize,
+            };
+            let q: Vec<i8> = (0..rows * cols + (rng.next_u64() % 3) as usize)
+                .map(|_| rng.i8())
+                .collect();
+            let xq: Vec<i8> = (0..cols + (rng.next_u64() % 2) as usize)
+                .map(|_| rng.i8())
+                .collect();
+            for out_len in [rows, rows + 3, rows.saturating_sub(2)] {
+                let mut want = std::vec![-7i32; out_len];
+                reference::dot_rows_i8(&q, cols, &xq, &mut want);
+                for (name, f) in dot_rows_variants() {
+                    let mut got = std::vec![-7i32; out_len];
+                    f(&q, cols, &xq, &mut got);
+                    assert_eq!(got, want, "{name} rows={rows} cols={cols} seed={seed}");
+                    if cols > 0 {
+                        let mut got = std::vec![-7i32; out_len];
+                        f(&q, cols, &xq[..cols - 1], &mut got);
+                        assert!(got.iter().all(|&v| v == -7), "{name}: short xq");
+                    }
+                }
+            }
+        }
     }
 }
 

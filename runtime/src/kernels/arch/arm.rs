@@ -1,6 +1,6 @@
 //! ARMv7E-M kernels (Cortex-M4/M7): the DSP extension's dual 16-bit multiply-accumulate.
 
-fixed_isa!("arm-dsp", dot_i8_dsp, rows_i8_dsp);
+fixed_isa!("arm-dsp", dot_i8_dsp, dot_rows_i8_dsp);
 
 /// `acc + Σ` of the four byte products of `wa` and `wb`: `SXTB16` (twice per operand) splits the
 /// four bytes into two pairs of i16, `SMLAD` (twice) multiply-accumulates both pairs.
@@ -208,72 +208,41 @@ unsafe fn rows4_sums(
     }
 }
 
-/// The int8 rows with the DSP extension: [`rows4_sums`] writes the sums of the whole blocks of
-/// four rows into `out` (as i32: each input word is loaded and sign-extended once for four
-/// rows, about 1.47 instructions per multiply-accumulate), then one pass adds the `cols % 4`
-/// last columns' products and rescales in place, `sum as f32 · (scale · sx) + bias`; the
-/// `rows % 4` last rows run the plain loop. Bit for bit [`crate::kernels::reference::rows_i8`].
-pub fn rows_i8_dsp(
-    q: &[i8],
-    scales: &[f32],
-    cols: usize,
-    xq: &[i8],
-    sx: f32,
-    bias: &[f32],
-    out: &mut [f32],
-) {
+/// The exact row sums with the DSP extension: [`rows4_sums`] for the whole blocks of four rows
+/// (each input word loaded and sign-extended once for four rows, about 1.47 instructions per
+/// multiply-accumulate), then the `cols % 4` last columns' products added per row, and
+/// [`dot_i8_dsp`] for the `rows % 4` last rows. Bit for bit
+/// [`crate::kernels::reference::dot_rows_i8`]. Inlined (with its assembly loop) into the
+/// caller, `matvec`'s int8 path, so that it adds no stack frame of its own.
+#[inline(always)]
+pub fn dot_rows_i8_dsp(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
     let Some(x) = xq.get(..cols) else {
         return;
     };
     let n4 = cols & !3;
     let (Some((x4, x_tail)), true) = (x.split_at_checked(n4), cols != 0) else {
-        // cols == 0: the plain loop writes the bias rows.
-        crate::kernels::rows_i8_with(dot_i8_dsp, q, scales, cols, xq, sx, bias, out);
+        crate::kernels::dot_rows_i8_with(dot_i8_dsp, q, cols, xq, sums);
         return;
     };
-    let n = out
-        .len()
-        .min(scales.len())
-        .min(bias.len())
-        .min(q.len() / cols);
+    let n = sums.len().min(q.len() / cols);
     let full = n & !3;
-    let (out4, out_rest) = out.split_at_mut(full.min(out.len()));
-    let (s4, s_rest) = scales.split_at(full.min(scales.len()));
-    let (b4, b_rest) = bias.split_at(full.min(bias.len()));
+    let (s4, s_rest) = sums.split_at_mut(full.min(sums.len()));
     // `full · cols ≤ q.len()`: no overflow.
     let q_rest = q.get(full * cols..).unwrap_or(&[]);
-    if full >= 4 && out4.len() == full {
+    if full >= 4 && s4.len() == full {
         // SAFETY: `full / 4 ≥ 1` blocks; the rows `r < full ≤ q.len() / cols` lie in `q`, each
-        // with `cols ≥ n4` bytes; `x4` is `n4 = cols & !3` bytes; `out4` is `full` f32s, which
-        // have the size and alignment of i32.
-        unsafe {
-            rows4_sums(
-                q.as_ptr(),
-                cols,
-                x4.as_ptr(),
-                n4,
-                full / 4,
-                out4.as_mut_ptr().cast::<i32>(),
-            )
-        };
-        // `out4` now holds i32 sums; read each as i32 and replace it by the rescaled f32.
-        let sum_of = |o: &mut f32| {
-            // SAFETY: `o` is a valid, aligned, initialised 4-byte location; every bit pattern
-            // is a valid i32.
-            unsafe { (o as *mut f32).cast::<i32>().read() }
-        };
-        if x_tail.is_empty() {
-            for ((o, &s), &b) in out4.iter_mut().zip(s4).zip(b4) {
-                *o = sum_of(o) as f32 * (s * sx) + b;
-            }
-        } else {
-            for (((o, &s), &b), row) in out4.iter_mut().zip(s4).zip(b4).zip(q.chunks_exact(cols)) {
+        // with `cols ≥ n4` bytes; `x4` is `n4 = cols & !3 ≤ cols` bytes; `s4` holds `full` i32s.
+        unsafe { rows4_sums(q.as_ptr(), cols, x4.as_ptr(), n4, full / 4, s4.as_mut_ptr()) };
+        if !x_tail.is_empty() {
+            for (a, row) in s4.iter_mut().zip(q.chunks_exact(cols)) {
                 let t = crate::kernels::reference::dot_i8(row.get(n4..).unwrap_or(&[]), x_tail);
-                *o = sum_of(o).wrapping_add(t) as f32 * (s * sx) + b;
+                *a = a.wrapping_add(t);
             }
         }
     }
-    crate::kernels::rows_i8_with(dot_i8_dsp, q_rest, s_rest, cols, x, sx, b_rest, out_rest);
+    for (a, row) in s_rest.iter_mut().zip(q_rest.chunks_exact(cols)) {
+        *a = dot_i8_dsp(row, x);
+    }
 }
 
 /// Converts `src` to f32 into `dst` (same length) with the FPU's `VCVTB.F32.F16`: exact, like

@@ -12,6 +12,11 @@ macro_rules! fixed_isa {
     ($name:literal, $dot:path) => {
         fixed_isa!(@common $name, $dot);
 
+        /// The exact row sums, one [`dot_i8`] per row.
+        pub fn dot_rows_i8(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
+            crate::kernels::dot_rows_i8_with(dot_i8, q, cols, xq, sums)
+        }
+
         /// [`crate::kernels::rows_i8_with`] over [`dot_i8`], inlined into the caller's matvec.
         #[inline(always)]
         pub fn rows_i8(
@@ -26,11 +31,25 @@ macro_rules! fixed_isa {
             crate::kernels::rows_i8_with(dot_i8, q, scales, cols, xq, sx, bias, out)
         }
     };
-    ($name:literal, $dot:path, $rows:path) => {
+    ($name:literal, $dot:path, $dot_rows:path) => {
         fixed_isa!(@common $name, $dot);
 
-        /// The matrix-level int8 row kernel of this instruction set.
-        pub use $rows as rows_i8;
+        /// The matrix-level int8 kernel of this instruction set: the exact row sums.
+        pub use $dot_rows as dot_rows_i8;
+
+        /// [`crate::kernels::rows_i8_via_sums`] over [`dot_rows_i8`].
+        #[inline(always)]
+        pub fn rows_i8(
+            q: &[i8],
+            scales: &[f32],
+            cols: usize,
+            xq: &[i8],
+            sx: f32,
+            bias: &[f32],
+            out: &mut [f32],
+        ) {
+            crate::kernels::rows_i8_via_sums(dot_rows_i8, q, scales, cols, xq, sx, bias, out)
+        }
     };
     (@common $name:literal, $dot:path) => {
         /// This module's variant name.

@@ -6,7 +6,7 @@
 //!
 //! Plain Rust, so the shared harness also runs it on the host (and under Miri on i686).
 
-fixed_isa!("riscv32-unrolled", dot_i8_unrolled, rows_i8_blocked);
+fixed_isa!("riscv32-unrolled", dot_i8_unrolled, dot_rows_i8_blocked);
 
 /// `Σ a[i]·b[i]`, four products per iteration. Exact, hence equal to
 /// [`crate::kernels::reference::dot_i8`].
@@ -34,78 +34,42 @@ pub fn dot_i8_unrolled(a: &[i8], b: &[i8]) -> i32 {
 /// Columns per iteration of [`rows_i8_blocked`].
 const COLS: usize = 8;
 
-/// The int8 rows, four at a time: for each block of four rows the inner loop takes eight
-/// columns per iteration, loads each input byte once for the four rows and keeps four
-/// accumulators in registers. The `cols % 8` last columns and the `rows % 4` last rows run
-/// the plain loops. Bit for bit [`crate::kernels::reference::rows_i8`] (integer sums are exact;
-/// the rescale is the same expression).
-pub fn rows_i8_blocked(
-    q: &[i8],
-    scales: &[f32],
-    cols: usize,
-    xq: &[i8],
-    sx: f32,
-    bias: &[f32],
-    out: &mut [f32],
-) {
+/// The exact row sums, four rows at a time: for each block of four rows the inner loop
+/// ([`block4`]) takes eight columns per iteration, loads each input byte once for the four rows
+/// and keeps four accumulators in registers. The `cols % 8` last columns and the `rows % 4` last
+/// rows run the plain loops. Bit for bit [`crate::kernels::reference::dot_rows_i8`].
+pub fn dot_rows_i8_blocked(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
     let Some(x) = xq.get(..cols) else {
         return;
     };
     let Some(block) = cols.checked_mul(4) else {
         return;
     };
-    if cols == 0 || block == 0 {
-        crate::kernels::rows_i8_with(dot_i8_unrolled, q, scales, cols, xq, sx, bias, out);
-        return;
-    }
-    let n = out
-        .len()
-        .min(scales.len())
-        .min(bias.len())
-        .min(q.len() / cols);
-    let full = n & !3;
-    let (out4, out_rest) = out.split_at_mut(full.min(out.len()));
-    let (s4, s_rest) = scales.split_at(full.min(scales.len()));
-    let (b4, b_rest) = bias.split_at(full.min(bias.len()));
-    let Some((x8, x_tail)) = x.split_at_checked(cols & !(COLS - 1)) else {
+    let (Some((x8, x_tail)), true) = (x.split_at_checked(cols & !(COLS - 1)), block != 0) else {
+        crate::kernels::dot_rows_i8_with(dot_i8_unrolled, q, cols, xq, sums);
         return;
     };
+    let n = sums.len().min(q.len() / cols);
+    let full = n & !3;
+    let (s4, s_rest) = sums.split_at_mut(full.min(sums.len()));
     // `full · cols ≤ q.len()`: no overflow.
     let q_rest = q.get(full * cols..).unwrap_or(&[]);
-    for (((o, s), b), rows) in out4
-        .chunks_exact_mut(4)
-        .zip(s4.chunks_exact(4))
-        .zip(b4.chunks_exact(4))
-        .zip(q.chunks_exact(block))
-    {
+    let t = x8.len();
+    for (a, rows) in s4.chunks_exact_mut(4).zip(q.chunks_exact(block)) {
         let mut rs = rows.chunks_exact(cols);
         let (Some(r0), Some(r1), Some(r2), Some(r3)) = (rs.next(), rs.next(), rs.next(), rs.next())
         else {
             return;
         };
-        let [a0, a1, a2, a3] = block4([r0, r1, r2, r3], x8);
-        let t = x8.len();
-        let tail = |r: &[i8]| crate::kernels::reference::dot_i8(r.get(t..).unwrap_or(&[]), x_tail);
-        let acc = [
-            a0.wrapping_add(tail(r0)),
-            a1.wrapping_add(tail(r1)),
-            a2.wrapping_add(tail(r2)),
-            a3.wrapping_add(tail(r3)),
-        ];
-        for (((o, &a), &s), &b) in o.iter_mut().zip(&acc).zip(s).zip(b) {
-            *o = a as f32 * (s * sx) + b;
+        let acc = block4([r0, r1, r2, r3], x8);
+        for ((a, &v), r) in a.iter_mut().zip(&acc).zip([r0, r1, r2, r3]) {
+            let tail = crate::kernels::reference::dot_i8(r.get(t..).unwrap_or(&[]), x_tail);
+            *a = v.wrapping_add(tail);
         }
     }
-    crate::kernels::rows_i8_with(
-        dot_i8_unrolled,
-        q_rest,
-        s_rest,
-        cols,
-        x,
-        sx,
-        b_rest,
-        out_rest,
-    );
+    for (a, row) in s_rest.iter_mut().zip(q_rest.chunks_exact(cols)) {
+        *a = dot_i8_unrolled(row, x);
+    }
 }
 
 /// The dot products of four rows with `x8` (a multiple of [`COLS`] long; each row at least as
