@@ -84,6 +84,62 @@ fn per_mac(n: u64, macs: u64) -> u32 {
     ((n * 1000 + macs / 2) / macs.max(1)) as u32
 }
 
+// Every kernel the bench runs is called through one of these out-of-line
+// wrappers, so that each (with the assembly loops inlined into it) is in the
+// firmware once rather than at every call site (about 10 instructions per
+// call, negligible beside the thousands of a call).
+
+#[inline(never)]
+fn matvec_call(m: &Mat<'_>, x: &[f32], bias: &[f32], out: &mut [f32], q8: &mut [i8]) {
+    kernels::matvec(m, x, bias, out, q8)
+}
+
+#[inline(never)]
+fn rows_call(
+    q: &[i8],
+    scales: &[f32],
+    cols: usize,
+    xq: &[i8],
+    sx: f32,
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    kernels::rows_i8(q, scales, cols, xq, sx, bias, out)
+}
+
+#[inline(never)]
+fn sums_call(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
+    kernels::dot_rows_i8(q, cols, xq, sums)
+}
+
+#[inline(never)]
+fn quantize_call(x: &[f32], q: &mut [i8]) -> f32 {
+    kernels::quantize_i8(x, q)
+}
+
+#[inline(never)]
+fn ref_rows(
+    q: &[i8],
+    scales: &[f32],
+    cols: usize,
+    xq: &[i8],
+    sx: f32,
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    reference::rows_i8(q, scales, cols, xq, sx, bias, out)
+}
+
+#[inline(never)]
+fn ref_sums(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
+    reference::dot_rows_i8(q, cols, xq, sums)
+}
+
+#[inline(never)]
+fn ref_quantize(x: &[f32], q: &mut [i8]) -> f32 {
+    reference::quantize_i8(x, q)
+}
+
 /// Logs one result; `rows` x `cols` MACs per call (`rows` = 1 for a dot product).
 fn report<C: InstrCounter>(
     kernel: &str,
@@ -321,7 +377,7 @@ pub fn run<C: InstrCounter>(counter: &mut C, region: StackRegion, blob: &'static
     for v in x.iter_mut() {
         *v = rand_f32(&mut seed);
     }
-    let _ = kernels::quantize_i8(&x, &mut xq);
+    let _ = quantize_call(&x, &mut xq);
 
     // dispatching dot_i8
     let t0 = counter.now();
@@ -359,7 +415,7 @@ pub fn run<C: InstrCounter>(counter: &mut C, region: StackRegion, blob: &'static
     let mut out = [0f32; ROWS];
     let t0 = counter.now();
     for _ in 0..MATVEC_CALLS {
-        kernels::matvec(
+        matvec_call(
             black_box(&mat),
             black_box(&x),
             black_box(&bias),
@@ -379,8 +435,8 @@ pub fn run<C: InstrCounter>(counter: &mut C, region: StackRegion, blob: &'static
     );
     let mut want = [0f32; ROWS];
     let mut xq_ref = [0i8; LEN];
-    let sx = reference::quantize_i8(&x, &mut xq_ref);
-    reference::rows_i8(
+    let sx = ref_quantize(&x, &mut xq_ref);
+    ref_rows(
         &w[..ROWS * LEN],
         &scales,
         LEN,
@@ -505,7 +561,7 @@ fn shapes<C: InstrCounter>(counter: &mut C, plan: &Plan, wall: &'static [i8], b:
         // runnel matvec: f32 in (quantized here), f32 out
         let t0 = counter.now();
         for _ in 0..SHAPE_CALLS {
-            kernels::matvec(
+            matvec_call(
                 black_box(&mat),
                 black_box(&b.x[..cols]),
                 black_box(&b.bias[..rows]),
@@ -515,8 +571,8 @@ fn shapes<C: InstrCounter>(counter: &mut C, plan: &Plan, wall: &'static [i8], b:
             black_box(&mut b.out);
         }
         line("runnel-matvec", counter.now() - t0);
-        let sx = reference::quantize_i8(&b.x[..cols], &mut b.xq_ref[..cols]);
-        reference::rows_i8(
+        let sx = ref_quantize(&b.x[..cols], &mut b.xq_ref[..cols]);
+        ref_rows(
             wq,
             &b.scales[..rows],
             cols,
@@ -537,7 +593,7 @@ fn shapes<C: InstrCounter>(counter: &mut C, plan: &Plan, wall: &'static [i8], b:
         // runnel row kernel: int8 in, f32 out (what CMSIS-NN's kernel does, plus the rescale)
         let t0 = counter.now();
         for _ in 0..SHAPE_CALLS {
-            kernels::rows_i8(
+            rows_call(
                 black_box(wq),
                 black_box(&b.scales[..rows]),
                 cols,
@@ -561,7 +617,7 @@ fn shapes<C: InstrCounter>(counter: &mut C, plan: &Plan, wall: &'static [i8], b:
         // runnel's exact row sums alone (int8 in, i32 out: the integer kernel without the rescale)
         let t0 = counter.now();
         for _ in 0..SHAPE_CALLS {
-            kernels::dot_rows_i8(
+            sums_call(
                 black_box(wq),
                 cols,
                 black_box(&b.xq_ref[..cols]),
@@ -570,7 +626,7 @@ fn shapes<C: InstrCounter>(counter: &mut C, plan: &Plan, wall: &'static [i8], b:
             black_box(&mut b.acc);
         }
         line("runnel-sums", counter.now() - t0);
-        reference::dot_rows_i8(wq, cols, &b.xq_ref[..cols], &mut b.acc_ref[..rows]);
+        ref_sums(wq, cols, &b.xq_ref[..cols], &mut b.acc_ref[..rows]);
         if b.acc[..rows] != b.acc_ref[..rows] {
             defmt::error!(
                 "bench: dot_rows_i8 {=u32}x{=u32} differs from the reference",
@@ -638,7 +694,7 @@ fn step_products<C: InstrCounter>(
                     scales: &b.scales[..rows],
                 },
             };
-            kernels::matvec(
+            matvec_call(
                 black_box(&mat),
                 black_box(&b.x[..cols]),
                 black_box(&b.bias[..rows]),
@@ -661,7 +717,7 @@ fn step_products<C: InstrCounter>(
     let t0 = counter.now();
     for _ in 0..SHAPE_CALLS {
         for &(rows, cols) in products {
-            kernels::rows_i8(
+            rows_call(
                 black_box(&wall[..rows * cols]),
                 black_box(&b.scales[..rows]),
                 cols,
@@ -685,7 +741,7 @@ fn step_products<C: InstrCounter>(
     let t0 = counter.now();
     for _ in 0..SHAPE_CALLS {
         for &(rows, cols) in products {
-            kernels::dot_rows_i8(
+            sums_call(
                 black_box(&wall[..rows * cols]),
                 cols,
                 black_box(&b.xq_ref[..cols]),
@@ -781,7 +837,7 @@ fn breakdown<C: InstrCounter>(counter: &mut C, plan: &Plan, wall: &'static [i8],
                 scales: &b.scales[..rows],
             },
         };
-        kernels::matvec(
+        matvec_call(
             black_box(&mat),
             black_box(&b.x[..cols]),
             black_box(&b.bias[..rows]),
@@ -795,10 +851,7 @@ fn breakdown<C: InstrCounter>(counter: &mut C, plan: &Plan, wall: &'static [i8],
     // of which: quantizing the inputs
     let t0 = counter.now();
     for &(_, cols) in plan.products() {
-        black_box(kernels::quantize_i8(
-            black_box(&b.x[..cols]),
-            &mut b.xq[..cols],
-        ));
+        black_box(quantize_call(black_box(&b.x[..cols]), &mut b.xq[..cols]));
     }
     let quantize = counter.now() - t0;
 
@@ -892,8 +945,8 @@ fn attention(b: &mut Bufs, wall: &'static [i8], width: usize, heads: usize, wind
     // K and V of this step into the cache row (here: into `xq` / `xq_ref`)
     for h in 0..heads {
         let r = h * hd..(h + 1) * hd;
-        let _ = kernels::quantize_i8(&b.x[width + r.start..width + r.end], &mut b.xq[r.clone()]);
-        let _ = kernels::quantize_i8(
+        let _ = quantize_call(&b.x[width + r.start..width + r.end], &mut b.xq[r.clone()]);
+        let _ = quantize_call(
             &b.x[2 * width + r.start..2 * width + r.end],
             &mut b.xq_ref[r.clone()],
         );
