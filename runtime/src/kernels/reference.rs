@@ -63,8 +63,8 @@ pub fn dot_i8_f32(a: &[i8], b: &[f32]) -> f32 {
     ordered_sum(a.len().min(b.len()), |i| a[i] as f32 * b[i])
 }
 
-/// The rows of an int8 matrix-vector product: `out[r] = dot(q row r, xq) as f32 · (scales[r] · sx)
-/// + bias[r]`, `q: [rows * cols]` row-major, the dot product over `xq[..cols]`.
+/// The rows of an int8 matrix-vector product, `q: [rows * cols]` row-major, the dot product over
+/// `xq[..cols]`: `out[r] = dot(q row r, xq) as f32 · (scales[r] · sx) + bias[r]`.
 ///
 /// It writes the first `n = min(out.len(), scales.len(), bias.len(), q.len() / cols)` rows (with
 /// `cols == 0`: the first `min(out.len(), scales.len(), bias.len())`, each dot product 0) and

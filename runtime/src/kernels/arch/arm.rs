@@ -71,7 +71,7 @@ pub fn dot_i8_dsp(a: &[i8], b: &[i8]) -> i32 {
     acc.wrapping_add(crate::kernels::reference::dot_i8(ta, tb))
 }
 
-/// One step of [`block4`]'s loop: four input bytes, loaded and sign-extended once
+/// One step of [`rows4_sums`]'s loop: four input bytes, loaded and sign-extended once
 /// (`xe` = bytes 0, 2, `xo` = bytes 1, 3 as i16 pairs), against the next four bytes of each of
 /// the four rows (row 0 at `p0`, 1 at `p0 + s`, 2 at `p2`, 3 at `p2 + s`): one load, two
 /// `SXTB16`, two `SMLAD` per row. 23 instructions for 16 multiply-accumulates.
@@ -208,7 +208,7 @@ unsafe fn rows4_sums(
     }
 }
 
-/// The exact row sums with the DSP extension: [`rows4_sums`] for the whole blocks of four rows
+/// The exact row sums with the DSP extension: `rows4_sums` for the whole blocks of four rows
 /// (each input word loaded and sign-extended once for four rows, about 1.47 instructions per
 /// multiply-accumulate), then the `cols % 4` last columns' products added per row, and
 /// [`dot_i8_dsp`] for the `rows % 4` last rows. Bit for bit

@@ -1,6 +1,6 @@
 //! RV32 kernels. RV32IMAC has no packed-SIMD instructions, so the gain here is only in the loop
 //! structure: the single dot product does four products per iteration; the matrix kernel
-//! ([`rows_i8_blocked`]) runs four rows × eight columns per iteration, so each input byte is
+//! ([`dot_rows_i8_blocked`]) runs four rows × eight columns per iteration, so each input byte is
 //! loaded once per four rows and the loop overhead is shared by 32 products (`LB`, `MUL`, `ADD`
 //! per weight plus a quarter `LB` for the input).
 //!
@@ -31,11 +31,11 @@ pub fn dot_i8_unrolled(a: &[i8], b: &[i8]) -> i32 {
     acc.wrapping_add(crate::kernels::reference::dot_i8(at, bt))
 }
 
-/// Columns per iteration of [`rows_i8_blocked`].
+/// Columns per iteration of [`dot_rows_i8_blocked`].
 const COLS: usize = 8;
 
 /// The exact row sums, four rows at a time: for each block of four rows the inner loop
-/// ([`block4`]) takes eight columns per iteration, loads each input byte once for the four rows
+/// (`block4`) takes eight columns per iteration, loads each input byte once for the four rows
 /// and keeps four accumulators in registers. The `cols % 8` last columns and the `rows % 4` last
 /// rows run the plain loops. Bit for bit [`crate::kernels::reference::dot_rows_i8`]. Inlined
 /// into the caller (`matvec`'s int8 path), so that it adds no stack frame of its own.
