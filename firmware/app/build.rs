@@ -12,11 +12,87 @@
 //!
 //! Without a manifest the firmware runs the built-in placeholder workload
 //! (cfg `runnel_fw_placeholder`) and cargo prints a warning.
+//!
+//! With the cargo feature `cmsis-nn` on a `thumbv7em-*-eabihf` target it also
+//! compiles the vendored CMSIS-NN fully-connected kernel (`../cmsis-nn`) and
+//! the bench's wrapper (`csrc/cmsis_fc.c`) with `arm-none-eabi-gcc` into a
+//! static library and sets cfg `runnel_fw_cmsis_nn` (the side-by-side bench).
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::{env, fs};
 
+/// Compiles CMSIS-NN's `arm_fully_connected_s8` (and what it calls) plus the
+/// bench wrapper into `librunnel_cmsis_nn.a` in `OUT_DIR` and links it.
+fn cmsis_nn() {
+    println!("cargo::rustc-check-cfg=cfg(runnel_fw_cmsis_nn)");
+    let target = env::var("TARGET").unwrap_or_default();
+    if env::var_os("CARGO_FEATURE_CMSIS_NN").is_none() {
+        return;
+    }
+    if !(target.starts_with("thumbv7em") && target.ends_with("eabihf")) {
+        println!("cargo:warning=feature cmsis-nn ignored on {target} (Cortex-M4F only)");
+        return;
+    }
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let nn = manifest_dir.join("../cmsis-nn");
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let cc = env::var("RUNNEL_ARM_CC").unwrap_or_else(|_| "arm-none-eabi-gcc".into());
+    let ar = env::var("RUNNEL_ARM_AR").unwrap_or_else(|_| "arm-none-eabi-ar".into());
+    println!("cargo:rerun-if-env-changed=RUNNEL_ARM_CC");
+    println!("cargo:rerun-if-env-changed=RUNNEL_ARM_AR");
+    let sources = [
+        nn.join("Source/FullyConnectedFunctions/arm_fully_connected_s8.c"),
+        nn.join("Source/NNSupportFunctions/arm_nn_vec_mat_mult_t_s8.c"),
+        manifest_dir.join("csrc/cmsis_fc.c"),
+    ];
+    println!("cargo:rerun-if-changed={}", nn.display());
+    println!("cargo:rerun-if-changed=csrc/cmsis_fc.c");
+    let mut objects = Vec::new();
+    for src in &sources {
+        let obj = out.join(src.file_name().unwrap()).with_extension("o");
+        let status = std::process::Command::new(&cc)
+            .args([
+                "-O2",
+                "-mcpu=cortex-m4",
+                "-mthumb",
+                "-mfloat-abi=hard",
+                "-mfpu=fpv4-sp-d16",
+                "-ffreestanding",
+                "-ffunction-sections",
+                "-fdata-sections",
+                "-std=c11",
+                "-Wall",
+                "-Werror",
+            ])
+            .arg("-I")
+            .arg(nn.join("Include"))
+            .arg("-I")
+            .arg(nn.join("shim"))
+            .arg("-c")
+            .arg(src)
+            .arg("-o")
+            .arg(&obj)
+            .status()
+            .unwrap_or_else(|e| panic!("{cc}: {e} (install gcc-arm-none-eabi)"));
+        assert!(status.success(), "{cc} failed on {}", src.display());
+        objects.push(obj);
+    }
+    let lib = out.join("librunnel_cmsis_nn.a");
+    let _ = fs::remove_file(&lib);
+    let status = std::process::Command::new(&ar)
+        .arg("crs")
+        .arg(&lib)
+        .args(&objects)
+        .status()
+        .unwrap_or_else(|e| panic!("{ar}: {e}"));
+    assert!(status.success(), "{ar} failed");
+    println!("cargo:rustc-link-search=native={}", out.display());
+    println!("cargo:rustc-link-lib=static=runnel_cmsis_nn");
+    println!("cargo:rustc-cfg=runnel_fw_cmsis_nn");
+}
+
 fn main() {
+    cmsis_nn();
     println!("cargo::rustc-check-cfg=cfg(runnel_fw_placeholder)");
     println!("cargo:rerun-if-env-changed=RUNNEL_FW_BLOBS");
     println!("cargo:rerun-if-env-changed=RUNNEL_FW_WEIGHTS");

@@ -1,6 +1,7 @@
 //! One embedded blob, run over the embedded input stream.
 
 use core::ptr::addr_of_mut;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use runnel_fw_common::demo::{self, Workload};
 use runnel_fw_common::stack::{self, StackRegion};
@@ -35,6 +36,13 @@ pub struct Blob {
 }
 
 include!(concat!(env!("OUT_DIR"), "/blobs.rs"));
+
+/// Mean count (instructions or cycles) of a step of the int8 blob with a full
+/// attention window: [`FULL_WINDOW_STEPS`] more steps after its demo run (0 if
+/// not measured). The bench's per-step breakdown compares its parts with it.
+pub static FULL_WINDOW_STEP: AtomicU32 = AtomicU32::new(0);
+/// Steps timed for [`FULL_WINDOW_STEP`].
+pub const FULL_WINDOW_STEPS: usize = 8;
 
 #[repr(C, align(16))]
 struct Arena([u8; ARENA_BYTES]);
@@ -74,6 +82,24 @@ impl Workload for ModelRun<'_, '_> {
 /// `#[inline(never)]`: the `Model` (several KB on 32-bit targets, mostly its
 /// fixed-capacity block tables) lives in this frame only while this blob
 /// runs, so the stack never holds more than one.
+/// After the demo ran STEPS steps (more than the demo model's window): times
+/// [`FULL_WINDOW_STEPS`] more, each with a full window, through the same (not
+/// inlined) `Workload::step`, into [`FULL_WINDOW_STEP`]. Out of line, so that
+/// `run_blob`'s frame (part of the measured step stack) does not grow.
+#[inline(never)]
+fn time_full_window<C: InstrCounter>(w: &mut ModelRun<'_, '_>, counter: &mut C, out: &mut [f32]) {
+    if STEPS == 0 {
+        return;
+    }
+    let t0 = counter.now();
+    let mut ok = true;
+    for i in 0..FULL_WINDOW_STEPS {
+        ok &= w.step(i % STEPS, out).is_ok();
+    }
+    let mean = (counter.now() - t0) / FULL_WINDOW_STEPS as u64;
+    FULL_WINDOW_STEP.store(if ok { mean as u32 } else { 0 }, Ordering::Relaxed);
+}
+
 #[inline(never)]
 pub fn run_blob<C: InstrCounter>(b: &Blob, counter: &mut C, region: StackRegion) -> i32 {
     // SAFETY: `run_blob` is called from the only thread and never re-entered,
@@ -120,7 +146,11 @@ pub fn run_blob<C: InstrCounter>(b: &Blob, counter: &mut C, region: StackRegion)
         load_stack as u32
     );
     let mut w = ModelRun { sess };
-    match demo::run(&mut w, counter, region, out) {
+    let result = demo::run(&mut w, counter, region, out);
+    if b.weights == "int8" {
+        time_full_window(&mut w, counter, out);
+    }
+    match result {
         Ok(s) if s.run_checksum == b.run_checksum => {
             defmt::info!(
                 "result weights={=str} ok: run_checksum={=u32:#010x} matches the host runtime",

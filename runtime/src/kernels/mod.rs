@@ -68,8 +68,10 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
 }
 
 /// The rows of an int8 matrix-vector product, generic over the dot product: `out[r] =
-/// dot(row r, xq) · (scales[r] · sx) + bias[r]` for `q: [rows * cols]`, `xq: [cols]`. Each
-/// instruction-set module instantiates it with its own dot product.
+/// dot(row r, xq) · (scales[r] · sx) + bias[r]` for `q: [rows * cols]`, `xq: [cols]`, with
+/// exactly the row count and edge cases of [`reference::rows_i8`] (which rows it writes, `cols ==
+/// 0`, a short `xq`). The instruction-set modules without a matrix-level kernel instantiate it
+/// with their dot product.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn rows_i8_with(
@@ -82,14 +84,174 @@ pub fn rows_i8_with(
     bias: &[f32],
     out: &mut [f32],
 ) {
+    let Some(x) = xq.get(..cols) else {
+        return;
+    };
+    if cols == 0 {
+        for ((o, &s), &b) in out.iter_mut().zip(scales).zip(bias) {
+            *o = 0.0 * (s * sx) + b;
+        }
+        return;
+    }
     for (((o, row), &s), &b) in out
         .iter_mut()
         .zip(q.chunks_exact(cols.max(1)))
         .zip(scales)
         .zip(bias)
     {
-        *o = dot(row, xq) as f32 * (s * sx) + b;
+        *o = dot(row, x) as f32 * (s * sx) + b;
     }
+}
+
+/// [`rows_i8_with`] for the instruction sets with a matrix-level kernel: `dot_rows` writes the
+/// exact sums of the rows as i32 into `out` itself (same size and alignment), then one pass
+/// rescales them in place: `sum as f32 · (scales[r] · sx) + bias[r]`. The same rows, edge cases
+/// and bits as [`reference::rows_i8`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn rows_i8_via_sums(
+    dot_rows: impl Fn(&[i8], usize, &[i8], &mut [i32]),
+    q: &[i8],
+    scales: &[f32],
+    cols: usize,
+    xq: &[i8],
+    sx: f32,
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    if xq.len() < cols {
+        return;
+    }
+    let n = out.len().min(scales.len()).min(bias.len());
+    let n = match q.len().checked_div(cols) {
+        Some(qr) => n.min(qr),
+        None => n,
+    };
+    let Some(out) = out.get_mut(..n) else {
+        return;
+    };
+    {
+        // SAFETY: f32 and i32 have the same size and alignment and every bit pattern is a
+        // valid i32; `out` is not used while this view lives.
+        let sums: &mut [i32] =
+            unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<i32>(), out.len()) };
+        dot_rows(q, cols, xq, sums);
+    }
+    for ((o, &s), &b) in out.iter_mut().zip(scales).zip(bias) {
+        // SAFETY: `o` is a valid, aligned, initialised 4-byte location holding an i32 sum.
+        let sum = unsafe { (o as *mut f32).cast::<i32>().read() };
+        *o = sum as f32 * (s * sx) + b;
+    }
+}
+
+/// The exact dot products of the rows of an int8 matrix with one int8 vector (`sums[r] =
+/// dot(q row r, xq[..cols])`), with the matrix-level kernel this build selected: on the
+/// Cortex-M4/M7 four rows per pass in one assembly loop (DSP extension), on RV32 four rows ×
+/// eight columns per iteration. Bit for bit [`reference::dot_rows_i8`].
+#[inline]
+pub fn dot_rows_i8(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
+    #[cfg(not(target_arch = "x86_64"))]
+    isa::dot_rows_i8(q, cols, xq, sums);
+    #[cfg(target_arch = "x86_64")]
+    dot_rows_i8_with(isa::dot_i8, q, cols, xq, sums);
+}
+
+/// [`reference::dot_rows_i8`] over a given dot product (the instruction sets without a
+/// matrix-level kernel).
+#[inline(always)]
+pub fn dot_rows_i8_with(
+    dot: impl Fn(&[i8], &[i8]) -> i32,
+    q: &[i8],
+    cols: usize,
+    xq: &[i8],
+    sums: &mut [i32],
+) {
+    let Some(x) = xq.get(..cols) else {
+        return;
+    };
+    if cols == 0 {
+        sums.fill(0);
+        return;
+    }
+    for (a, row) in sums.iter_mut().zip(q.chunks_exact(cols)) {
+        *a = dot(row, x);
+    }
+}
+
+/// `roundf(y) as i8` (round half away from zero, saturating, NaN → 0) with the instructions
+/// that are cheap on this target: [`round_to_i8_fpu`] where floats are hardware (the
+/// Cortex-M4F's FPU, x86, AArch64), [`round_to_i8_int`] where every float operation is a
+/// soft-float call (RV32IMAC, Cortex-M0/M3). Both equal `libm::roundf(y) as i8` for every `f32`
+/// (all 2^32 bit patterns, `round_to_i8_exhaustive` in the harness).
+#[inline(always)]
+pub fn round_to_i8(y: f32) -> i8 {
+    #[cfg(any(
+        runnel_arm_fp16,
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64"
+    ))]
+    return round_to_i8_fpu(y);
+    #[cfg(not(any(
+        runnel_arm_fp16,
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64"
+    )))]
+    return round_to_i8_int(y);
+}
+
+/// `roundf(y) as i8` on the bit pattern, integer instructions only (no libm call, no
+/// soft-float).
+#[inline(always)]
+pub fn round_to_i8_int(y: f32) -> i8 {
+    let bits = y.to_bits();
+    let a = bits & 0x7fff_ffff;
+    let e = a >> 23;
+    let mag = if e < 150 {
+        // |y| = m · 2^(e − 150) with the implicit bit (a subnormal shifts to 0 either way):
+        // add half of the last kept bit, shift. Below 0.5 (e ≤ 125) the sum stays below
+        // 2^sh, so it gives 0.
+        let sh = (150 - e).min(31);
+        (((a & 0x007f_ffff) | 0x0080_0000) + (1 << (sh - 1))) >> sh
+    } else if a > 0x7f80_0000 {
+        0 // NaN
+    } else {
+        128 // ≥ 2^23 or infinite: saturates
+    };
+    if (bits as i32) < 0 {
+        (mag.min(128) as i32).wrapping_neg() as i8
+    } else {
+        mag.min(127) as i8
+    }
+}
+
+/// `roundf(y) as i8` with two float operations: `libm::roundf` is `truncf(y + copysign(0.5 −
+/// 2⁻²⁵, y))`, and `as i8` truncates toward zero itself (saturating, NaN → 0), so the `truncf`
+/// is the conversion's. Converted to i32 first (`VCVT.S32.F32` on the Cortex-M4F, which
+/// saturates and maps NaN to 0 exactly as `as i32` does), then clamped (`SSAT`): the same as
+/// `as i8`, without the three float compares LLVM emits for a direct `as i8`.
+#[inline(always)]
+pub fn round_to_i8_fpu(y: f32) -> i8 {
+    const HALF_BELOW: f32 = 0.5 - 0.25 * f32::EPSILON;
+    ((y + HALF_BELOW.copysign(y)) as i32).clamp(-128, 127) as i8
+}
+
+/// The rows of an int8 matrix-vector product with the matrix-level kernel this build selected
+/// (`out[r] = dot(q row r, xq) · (scales[r] · sx) + bias[r]`): on the Cortex-M4/M7 four rows per
+/// pass with the DSP extension, on RV32 four rows × eight columns per iteration. Bit for bit
+/// [`reference::rows_i8`], including which rows it writes and the edge cases.
+#[inline]
+pub fn rows_i8(
+    q: &[i8],
+    scales: &[f32],
+    cols: usize,
+    xq: &[i8],
+    sx: f32,
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    isa::rows_i8(q, scales, cols, xq, sx, bias, out)
 }
 
 /// Converts f16 to f32 (exact): the FPU's VCVTB on hard-float ARMv7E-M, `half`'s slice conversion
@@ -188,23 +350,35 @@ pub fn dot_f16_f32(a: &[f16], b: &[f32]) -> f32 {
 }
 
 /// Quantizes `x` into `q` (same length) symmetrically and returns the scale:
-/// `x[i] ≈ q[i] * scale`, `|q[i]| ≤ 127`. An all-zero `x` gives scale 0.
+/// `x[i] ≈ q[i] * scale`, `|q[i]| ≤ 127`. An all-zero `x` gives scale 0. Bit for bit
+/// [`reference::quantize_i8`] (NaN elements are skipped by the maximum and give 0; an infinite
+/// element gives all zeros), computed with integer instructions except the one division and the
+/// products `x[i] · (127 / amax)`.
 pub fn quantize_i8(x: &[f32], q: &mut [i8]) -> f32 {
-    let mut amax = 0.0f32;
+    // For non-negative floats other than NaN, the bit patterns order like the values. The fast
+    // pass takes the maximum over every element; only if that is a NaN pattern (above
+    // infinity) does a second pass skip the NaNs, as the definition does.
+    let mut amax_bits = 0u32;
     for &v in x {
-        let a = libm::fabsf(v);
-        if a > amax {
-            amax = a;
+        amax_bits = amax_bits.max(v.to_bits() & 0x7fff_ffff);
+    }
+    if amax_bits > 0x7f80_0000 {
+        amax_bits = 0;
+        for &v in x {
+            let b = v.to_bits() & 0x7fff_ffff;
+            if b <= 0x7f80_0000 {
+                amax_bits = amax_bits.max(b);
+            }
         }
     }
-    if amax == 0.0 || !amax.is_finite() {
+    if amax_bits == 0 || amax_bits == 0x7f80_0000 {
         q.iter_mut().for_each(|v| *v = 0);
         return 0.0;
     }
+    let amax = f32::from_bits(amax_bits);
     let inv = 127.0 / amax;
     for (d, &v) in q.iter_mut().zip(x) {
-        // `as` saturates (and maps NaN to 0), so this cannot overflow.
-        *d = libm::roundf(v * inv) as i8;
+        *d = round_to_i8(v * inv);
     }
     amax / 127.0
 }
@@ -244,6 +418,8 @@ fn matvec_f16(d: &[f16], cols: usize, x: &[f32], bias: &[f32], out: &mut [f32]) 
     }
 }
 
+/// The int8 matrix-vector product: quantize `x` into `q8[..cols]`, then the instruction set's
+/// row kernel. With `q8` shorter than `cols` it does nothing.
 #[inline(never)]
 fn matvec_i8(
     q: &[i8],
@@ -254,7 +430,9 @@ fn matvec_i8(
     out: &mut [f32],
     q8: &mut [i8],
 ) {
-    let xq = head_mut(q8, cols);
+    let Some(xq) = q8.get_mut(..cols) else {
+        return;
+    };
     let sx = quantize_i8(x, xq);
     isa::rows_i8(q, scales, cols, xq, sx, bias, out);
 }

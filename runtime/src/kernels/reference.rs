@@ -62,3 +62,75 @@ pub fn dot_f16_f32(a: &[f16], b: &[f32]) -> f32 {
 pub fn dot_i8_f32(a: &[i8], b: &[f32]) -> f32 {
     ordered_sum(a.len().min(b.len()), |i| a[i] as f32 * b[i])
 }
+
+/// The rows of an int8 matrix-vector product, `q: [rows * cols]` row-major, the dot product over
+/// `xq[..cols]`: `out[r] = dot(q row r, xq) as f32 · (scales[r] · sx) + bias[r]`.
+///
+/// It writes the first `n = min(out.len(), scales.len(), bias.len(), q.len() / cols)` rows (with
+/// `cols == 0`: the first `min(out.len(), scales.len(), bias.len())`, each dot product 0) and
+/// leaves the rest of `out` alone; with `xq.len() < cols` it writes nothing. Every optimised row
+/// kernel (`kernels::arch::*::rows_i8`) returns exactly this, bit for bit.
+pub fn rows_i8(
+    q: &[i8],
+    scales: &[f32],
+    cols: usize,
+    xq: &[i8],
+    sx: f32,
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    let Some(x) = xq.get(..cols) else {
+        return;
+    };
+    let n = out.len().min(scales.len()).min(bias.len());
+    let n = match q.len().checked_div(cols) {
+        Some(qr) => n.min(qr),
+        None => n,
+    };
+    for (r, ((o, &s), &b)) in out.iter_mut().zip(scales).zip(bias).take(n).enumerate() {
+        let row = q.get(r * cols..(r + 1) * cols).unwrap_or(&[]);
+        *o = dot_i8(row, x) as f32 * (s * sx) + b;
+    }
+}
+
+/// The exact dot products of the rows of an int8 matrix with one int8 vector: `sums[r] =
+/// dot(q row r, xq[..cols])` for the first `n = min(sums.len(), q.len() / cols)` rows (with
+/// `cols == 0`: every element of `sums`, 0); the rest of `sums` is left alone, and with
+/// `xq.len() < cols` nothing is written. Every optimised variant (`kernels::arch::*::dot_rows_i8`)
+/// returns exactly this.
+pub fn dot_rows_i8(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
+    let Some(x) = xq.get(..cols) else {
+        return;
+    };
+    let n = match q.len().checked_div(cols) {
+        Some(qr) => sums.len().min(qr),
+        None => sums.len(),
+    };
+    for (r, a) in sums.iter_mut().take(n).enumerate() {
+        *a = dot_i8(q.get(r * cols..(r + 1) * cols).unwrap_or(&[]), x);
+    }
+}
+
+/// Symmetric int8 quantization, the definition: `amax = max |x[i]|` over the non-NaN elements;
+/// if `amax` is 0 or infinite, `q` is all zeros and the scale 0; otherwise
+/// `q[i] = roundf(x[i] · (127 / amax))` (half away from zero; NaN → 0) and the scale `amax / 127`.
+/// Writes `min(x.len(), q.len())` elements (all of `q` in the zero case).
+pub fn quantize_i8(x: &[f32], q: &mut [i8]) -> f32 {
+    let mut amax = 0.0f32;
+    for &v in x {
+        let a = libm::fabsf(v);
+        if a > amax {
+            amax = a;
+        }
+    }
+    if amax == 0.0 || !amax.is_finite() {
+        q.iter_mut().for_each(|v| *v = 0);
+        return 0.0;
+    }
+    let inv = 127.0 / amax;
+    for (d, &v) in q.iter_mut().zip(x) {
+        // `as` saturates (and maps NaN to 0), so this cannot overflow.
+        *d = libm::roundf(v * inv) as i8;
+    }
+    amax / 127.0
+}

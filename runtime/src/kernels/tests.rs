@@ -88,42 +88,264 @@ fn every_i8_dot_variant_equals_reference() {
     }
 }
 
-#[test]
-fn every_i8_row_loop_is_bit_identical_to_reference() {
-    type Rows = fn(&[i8], &[f32], usize, &[i8], f32, &[f32], &mut [f32]);
-    let variants: [(&str, Rows); 2] = [
+/// Every int8 row kernel this machine can run: (name, function). The Arm DSP kernel is inline
+/// assembly and cannot run on the host: the firmware bench checks it against
+/// [`reference::rows_i8`] on the Cortex-M4 (exit status 1 on a mismatch).
+type RowsI8 = fn(&[i8], &[f32], usize, &[i8], f32, &[f32], &mut [f32]);
+
+fn generic_rows_with_reference_dot(
+    q: &[i8],
+    scales: &[f32],
+    cols: usize,
+    xq: &[i8],
+    sx: f32,
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    rows_i8_with(reference::dot_i8, q, scales, cols, xq, sx, bias, out)
+}
+
+fn rows_variants() -> [(&'static str, RowsI8); 4] {
+    [
         ("selected", isa::rows_i8),
-        ("riscv32-unrolled", arch::riscv32::rows_i8),
-    ];
-    for seed in 0..seeds(10) {
+        ("dispatch", rows_i8),
+        ("riscv32-blocked", arch::riscv32::rows_i8),
+        ("generic", generic_rows_with_reference_dot),
+    ]
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Runs every row kernel on one case and compares the whole `out` (rows it must not write
+/// included) with the reference.
+#[allow(clippy::too_many_arguments)]
+fn check_rows(
+    q: &[i8],
+    scales: &[f32],
+    cols: usize,
+    xq: &[i8],
+    sx: f32,
+    bias: &[f32],
+    out_len: usize,
+    what: &str,
+) {
+    const UNTOUCHED: f32 = 12345.5;
+    let mut want = std::vec![UNTOUCHED; out_len];
+    reference::rows_i8(q, scales, cols, xq, sx, bias, &mut want);
+    for (name, f) in rows_variants() {
+        let mut got = std::vec![UNTOUCHED; out_len];
+        f(q, scales, cols, xq, sx, bias, &mut got);
+        assert_eq!(bits(&got), bits(&want), "{name} {what}");
+    }
+}
+
+/// Every exact row-sum kernel this machine can run (the Arm one only on the target: the
+/// firmware bench checks it).
+type DotRowsI8 = fn(&[i8], usize, &[i8], &mut [i32]);
+
+fn dot_rows_variants() -> [(&'static str, DotRowsI8); 3] {
+    fn generic(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
+        dot_rows_i8_with(reference::dot_i8, q, cols, xq, sums)
+    }
+    [
+        ("dispatch", dot_rows_i8),
+        ("riscv32-blocked", arch::riscv32::dot_rows_i8_blocked),
+        ("generic", generic),
+    ]
+}
+
+#[test]
+fn every_i8_row_sum_kernel_equals_reference() {
+    for seed in 0..seeds(8) {
         let mut rng = Rng::new(seed);
-        for &cols in &[1usize, 7, 16, 33, 96, 255] {
-            let rows = 1 + (rng.next_u64() % 20) as usize;
+        for _ in 0..if cfg!(miri) { 6 } else { 40 } {
+            let rows = (rng.next_u64() % 23) as usize;
+            let cols = match rng.next_u64() % 4 {
+                0 => (rng.next_u64() % 4) as usize,
+                1 => 96,
+                _ => (rng.next_u64() % 70) as usize,
+            };
+            let q: Vec<i8> = (0..rows * cols + (rng.next_u64() % 3) as usize)
+                .map(|_| rng.i8())
+                .collect();
+            let xq: Vec<i8> = (0..cols + (rng.next_u64() % 2) as usize)
+                .map(|_| rng.i8())
+                .collect();
+            for out_len in [rows, rows + 3, rows.saturating_sub(2)] {
+                let mut want = std::vec![-7i32; out_len];
+                reference::dot_rows_i8(&q, cols, &xq, &mut want);
+                for (name, f) in dot_rows_variants() {
+                    let mut got = std::vec![-7i32; out_len];
+                    f(&q, cols, &xq, &mut got);
+                    assert_eq!(got, want, "{name} rows={rows} cols={cols} seed={seed}");
+                    if cols > 0 {
+                        let mut got = std::vec![-7i32; out_len];
+                        f(&q, cols, &xq[..cols - 1], &mut got);
+                        assert!(got.iter().all(|&v| v == -7), "{name}: short xq");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_i8_row_kernel_is_bit_identical_to_reference() {
+    // Row counts around the blocks (4 rows), columns around every unroll (4, 8, 16) and the
+    // demo model's 96 and 192, plus random shapes.
+    let fixed_cols: &[usize] = &[
+        0, 1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 20, 31, 33, 96, 192,
+    ];
+    for seed in 0..seeds(8) {
+        let mut rng = Rng::new(seed);
+        let mut shapes: Vec<(usize, usize)> = Vec::new();
+        for &cols in fixed_cols {
+            shapes.push(((rng.next_u64() % 14) as usize, cols));
+        }
+        for _ in 0..8 {
+            shapes.push((
+                (rng.next_u64() % 23) as usize,
+                (rng.next_u64() % 70) as usize,
+            ));
+        }
+        if cfg!(miri) {
+            shapes.truncate(12);
+        }
+        for (rows, cols) in shapes {
             let q: Vec<i8> = (0..rows * cols).map(|_| rng.i8()).collect();
             let scales: Vec<f32> = (0..rows).map(|_| rng.f32().abs() * 0.01).collect();
             let bias: Vec<f32> = (0..rows).map(|_| rng.f32()).collect();
             let xq: Vec<i8> = (0..cols).map(|_| rng.i8()).collect();
             let sx = rng.f32().abs() * 0.1;
-            let mut want = std::vec![0f32; rows];
-            rows_i8_with(
-                reference::dot_i8,
-                &q,
-                &scales,
-                cols,
-                &xq,
-                sx,
-                &bias,
-                &mut want,
-            );
-            for (name, f) in variants {
-                let mut got = std::vec![0f32; rows];
-                f(&q, &scales, cols, &xq, sx, &bias, &mut got);
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&got), bits(&want), "{name} cols={cols} seed={seed}");
+            let what = std::format!("rows={rows} cols={cols} seed={seed}");
+            check_rows(&q, &scales, cols, &xq, sx, &bias, rows, &what);
+            // Lengths that do not match: a longer `out`, short scales / bias, a partial last row
+            // of `q`, a longer `xq`, a shorter `xq` (nothing written).
+            check_rows(&q, &scales, cols, &xq, sx, &bias, rows + 5, &what);
+            let short = rows.saturating_sub(1);
+            check_rows(&q, &scales[..short], cols, &xq, sx, &bias, rows, &what);
+            check_rows(&q, &scales, cols, &xq, sx, &bias[..short], rows, &what);
+            let cut = q.len().saturating_sub(1);
+            check_rows(&q[..cut], &scales, cols, &xq, sx, &bias, rows, &what);
+            let mut longer = xq.clone();
+            longer.push(5);
+            check_rows(&q, &scales, cols, &longer, sx, &bias, rows, &what);
+            if cols > 0 {
+                check_rows(&q, &scales, cols, &xq[..cols - 1], sx, &bias, rows, &what);
             }
         }
     }
+    // Extremes: the largest magnitude sums, in every row position of a block.
+    for &(rows, cols) in &[(5usize, 1001usize), (8, 4099)] {
+        if cfg!(miri) && cols > 1001 {
+            continue;
+        }
+        let q = std::vec![-128i8; rows * cols];
+        let xq = std::vec![-128i8; cols];
+        let ones = std::vec![1.0f32; rows];
+        let zeros = std::vec![0.0f32; rows];
+        let mut out = std::vec![0f32; rows];
+        for (name, f) in rows_variants() {
+            f(&q, &ones, cols, &xq, 1.0, &zeros, &mut out);
+            let want = (128 * 128 * cols as i32) as f32;
+            assert!(out.iter().all(|&v| v == want), "{name} extremes {cols}");
+        }
+        check_rows(&q, &ones, cols, &xq, 1.0, &zeros, rows, "extremes");
+    }
     assert!(!VARIANT.is_empty() && !variant().is_empty());
+}
+
+/// f32 values that exercise every branch of the rounding: halves, values just around them,
+/// zeros, subnormals, NaN, infinities, the largest finite values.
+fn awkward_f32(rng: &mut Rng) -> f32 {
+    match rng.next_u64() % 12 {
+        0 => (rng.next_u64() % 300) as f32 * 0.5 - 75.0,
+        1 => f32::from_bits(((rng.next_u64() % 300) as f32 * 0.5).to_bits() + 1),
+        2 => f32::from_bits(((1 + rng.next_u64() % 300) as f32 * 0.5).to_bits() - 1),
+        3 => -0.0,
+        4 => 0.0,
+        5 => f32::from_bits((rng.next_u64() % 0x80_0000) as u32), // subnormal
+        6 => f32::NAN,
+        7 => f32::from_bits(0xffc0_0001),
+        8 => f32::MAX * if rng.next_u64() % 2 == 0 { 1.0 } else { -1.0 },
+        _ => rng.f32() * 8.0,
+    }
+}
+
+#[test]
+fn quantize_i8_is_bit_identical_to_reference() {
+    for seed in 0..seeds(200) {
+        let mut rng = Rng::new(seed);
+        let n = (rng.next_u64() % 100) as usize;
+        let mut x: Vec<f32> = (0..n).map(|_| rng.f32() * 10.0).collect();
+        // Sometimes awkward values among ordinary ones; sometimes an infinity.
+        for v in x.iter_mut() {
+            if rng.next_u64() % 4 == 0 {
+                *v = awkward_f32(&mut rng);
+            }
+        }
+        if seed % 17 == 3 && n > 0 {
+            x[0] = f32::NEG_INFINITY;
+        }
+        let mut q = std::vec![7i8; n];
+        let mut want = std::vec![7i8; n];
+        let s = quantize_i8(&x, &mut q);
+        let ws = reference::quantize_i8(&x, &mut want);
+        assert_eq!(s.to_bits(), ws.to_bits(), "scale seed={seed}");
+        assert_eq!(q, want, "seed={seed}");
+    }
+    // Inputs whose products land exactly on halves: amax 127 gives inv = 1.
+    let x: Vec<f32> = (-300..=300).map(|i| i as f32 * 0.5).collect();
+    let mut x = x;
+    x.push(127.0);
+    let mut q = std::vec![0i8; x.len()];
+    let mut want = std::vec![0i8; x.len()];
+    assert_eq!(
+        quantize_i8(&x, &mut q).to_bits(),
+        reference::quantize_i8(&x, &mut want).to_bits()
+    );
+    assert_eq!(q, want);
+}
+
+#[test]
+fn round_to_i8_equals_roundf_on_sampled_bit_patterns() {
+    // Every 4099th bit pattern (every 2^20-th under Miri), plus every pattern whose magnitude is
+    // within a few ulps of a half or an integer below 256.
+    let step: usize = if cfg!(miri) { 1 << 20 } else { 4099 };
+    for b in (0..=u32::MAX).step_by(step) {
+        let y = f32::from_bits(b);
+        assert_eq!(round_to_i8(y), libm::roundf(y) as i8, "{b:#x}");
+        assert_eq!(round_to_i8_int(y), libm::roundf(y) as i8, "{b:#x}");
+        assert_eq!(round_to_i8_fpu(y), libm::roundf(y) as i8, "{b:#x}");
+    }
+    let top = if cfg!(miri) { 4 } else { 512 };
+    for k in 0..top {
+        let h = k as f32 * 0.5;
+        for d in -3i32..=3 {
+            for sign in [0u32, 0x8000_0000] {
+                let b = (h.to_bits() as i32).wrapping_add(d) as u32 | sign;
+                let y = f32::from_bits(b);
+                assert_eq!(round_to_i8(y), libm::roundf(y) as i8, "{b:#x}");
+                assert_eq!(round_to_i8_int(y), libm::roundf(y) as i8, "{b:#x}");
+                assert_eq!(round_to_i8_fpu(y), libm::roundf(y) as i8, "{b:#x}");
+            }
+        }
+    }
+}
+
+/// All 2^32 bit patterns (about 40 s in release): `cargo test --release -p runnel
+/// round_to_i8_exhaustive -- --ignored`.
+#[test]
+#[ignore]
+fn round_to_i8_exhaustive() {
+    for b in 0..=u32::MAX {
+        let y = f32::from_bits(b);
+        let want = libm::roundf(y) as i8;
+        assert_eq!(round_to_i8_int(y), want, "{b:#x}");
+        assert_eq!(round_to_i8_fpu(y), want, "{b:#x}");
+    }
 }
 
 #[test]

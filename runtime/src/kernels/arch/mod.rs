@@ -1,7 +1,7 @@
 //! Architecture-specific kernels, one module per instruction set, chosen at compile time by
 //! `cfg(target_feature = …)` / target (see `kernels::isa`); run-time CPU detection only with the
 //! `std` feature. Every module exports the same items — `VARIANT`, `variant()`, `dot_i8`,
-//! `rows_i8` — and each returns exactly what [`super::reference`] returns (checked by the shared
+//! `rows_i8` (a matrix-level kernel, or the generic row loop over the dot product) — and each returns exactly what [`super::reference`] returns (checked by the shared
 //! harness in `kernels::tests`).
 
 /// The items every instruction-set module with a fixed (build-time) choice exports: its variant
@@ -10,16 +10,12 @@
 #[allow(unused_macros)]
 macro_rules! fixed_isa {
     ($name:literal, $dot:path) => {
-        /// This module's variant name.
-        pub const VARIANT: &str = $name;
+        fixed_isa!(@common $name, $dot);
 
-        /// [`VARIANT`].
-        pub fn variant() -> &'static str {
-            VARIANT
+        /// The exact row sums, one [`dot_i8`] per row.
+        pub fn dot_rows_i8(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
+            crate::kernels::dot_rows_i8_with(dot_i8, q, cols, xq, sums)
         }
-
-        /// The int8 dot product of this instruction set.
-        pub use $dot as dot_i8;
 
         /// [`crate::kernels::rows_i8_with`] over [`dot_i8`], inlined into the caller's matvec.
         #[inline(always)]
@@ -34,6 +30,38 @@ macro_rules! fixed_isa {
         ) {
             crate::kernels::rows_i8_with(dot_i8, q, scales, cols, xq, sx, bias, out)
         }
+    };
+    ($name:literal, $dot:path, $dot_rows:path) => {
+        fixed_isa!(@common $name, $dot);
+
+        /// The matrix-level int8 kernel of this instruction set: the exact row sums.
+        pub use $dot_rows as dot_rows_i8;
+
+        /// [`crate::kernels::rows_i8_via_sums`] over [`dot_rows_i8`].
+        #[inline(always)]
+        pub fn rows_i8(
+            q: &[i8],
+            scales: &[f32],
+            cols: usize,
+            xq: &[i8],
+            sx: f32,
+            bias: &[f32],
+            out: &mut [f32],
+        ) {
+            crate::kernels::rows_i8_via_sums(dot_rows_i8, q, scales, cols, xq, sx, bias, out)
+        }
+    };
+    (@common $name:literal, $dot:path) => {
+        /// This module's variant name.
+        pub const VARIANT: &str = $name;
+
+        /// [`VARIANT`].
+        pub fn variant() -> &'static str {
+            VARIANT
+        }
+
+        /// The int8 dot product of this instruction set.
+        pub use $dot as dot_i8;
     };
 }
 

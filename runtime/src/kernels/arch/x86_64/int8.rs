@@ -14,13 +14,34 @@ fn finish(dot: i32, scale: f32, sx: f32, bias: f32) -> f32 {
     dot as f32 * (scale * sx) + bias
 }
 
-/// Row count every kernel here may touch: limited by every slice (`cols ≥ 1`).
+/// The reference's edge cases ([`reference::rows_i8`]): with `xq` shorter than `cols` nothing is
+/// written, with `cols == 0` every row is its bias (an empty dot product); both return `None`.
+/// Otherwise the number of rows to compute (limited by every slice).
 #[inline(always)]
-fn rows(q: &[i8], scales: &[f32], cols: usize, bias: &[f32], out: &[f32]) -> usize {
-    out.len()
-        .min(scales.len())
-        .min(bias.len())
-        .min(q.len().checked_div(cols).unwrap_or(0))
+fn edge_cases(
+    q: &[i8],
+    scales: &[f32],
+    cols: usize,
+    xq: &[i8],
+    sx: f32,
+    bias: &[f32],
+    out: &mut [f32],
+) -> Option<usize> {
+    if xq.len() < cols {
+        return None;
+    }
+    if cols == 0 {
+        for ((o, &s), &b) in out.iter_mut().zip(scales).zip(bias) {
+            *o = finish(0, s, sx, b);
+        }
+        return None;
+    }
+    Some(
+        out.len()
+            .min(scales.len())
+            .min(bias.len())
+            .min(q.len() / cols),
+    )
 }
 
 /// Four i32 vectors reduced to their four lane sums `[Σa, Σb, Σc, Σd]` (exact).
@@ -53,8 +74,10 @@ pub(crate) unsafe fn rows_i8_avx2(
     bias: &[f32],
     out: &mut [f32],
 ) {
-    let n = rows(q, scales, cols, bias, out);
-    let k = cols.min(xq.len()); // the dot length, as the reference takes it
+    let Some(n) = edge_cases(q, scales, cols, xq, sx, bias, out) else {
+        return;
+    };
+    let k = cols;
     let body = k - k % 16;
     let xp = xq.as_ptr();
     let tail = |r: usize| reference::dot_i8(&q[r * cols + body..r * cols + k], &xq[body..k]);
@@ -128,8 +151,10 @@ pub(crate) unsafe fn rows_i8_vnni(
     bias: &[f32],
     out: &mut [f32],
 ) {
-    let n = rows(q, scales, cols, bias, out);
-    let k = cols.min(xq.len());
+    let Some(n) = edge_cases(q, scales, cols, xq, sx, bias, out) else {
+        return;
+    };
+    let k = cols;
     let body = k - k % 32;
     let xp = xq.as_ptr();
     let flip = _mm256_set1_epi8(-128);
@@ -172,8 +197,8 @@ mod tests {
     extern crate std;
     use std::vec::Vec;
 
+    use crate::kernels::reference;
     use crate::kernels::tests::Rng;
-    use crate::kernels::{reference, rows_i8_with};
 
     type Rows = unsafe fn(&[i8], &[f32], usize, &[i8], f32, &[f32], &mut [f32]);
 
@@ -209,16 +234,7 @@ mod tests {
                     let bias: Vec<f32> = (0..rows).map(|_| rng.f32()).collect();
                     let sx = rng.f32().abs() * 0.1;
                     let mut want = std::vec![0f32; rows];
-                    rows_i8_with(
-                        reference::dot_i8,
-                        &q,
-                        &scales,
-                        cols,
-                        &xq,
-                        sx,
-                        &bias,
-                        &mut want,
-                    );
+                    reference::rows_i8(&q, &scales, cols, &xq, sx, &bias, &mut want);
                     for &(name, f) in &variants {
                         let mut got = std::vec![0f32; rows];
                         // SAFETY: registered only after the CPU reported its features.
@@ -227,6 +243,66 @@ mod tests {
                         assert_eq!(bits(&got), bits(&want), "{name} {rows}x{cols} seed={seed}");
                     }
                 }
+            }
+        }
+    }
+
+    /// The reference's edge cases: `cols == 0`, `xq` shorter than `cols`, `out` longer or shorter
+    /// than the rows, short `scales`/`bias`; rows not written must keep their value.
+    #[test]
+    fn x86_row_kernels_keep_the_reference_edge_cases() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut variants: Vec<(&str, Rows)> = std::vec![("avx2x4", super::rows_i8_avx2)];
+        if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512vl")
+        {
+            variants.push(("vnni", super::rows_i8_vnni));
+        }
+        let mut rng = Rng::new(11);
+        let q: Vec<i8> = (0..40 * 9).map(|_| rng.i8()).collect();
+        let xq: Vec<i8> = (0..40).map(|_| rng.i8()).collect();
+        let scales: Vec<f32> = (0..12).map(|_| rng.f32().abs() * 0.01).collect();
+        let bias: Vec<f32> = (0..12).map(|_| rng.f32()).collect();
+        // (cols, xq len, scales len, bias len, out len)
+        for (cols, xl, sl, bl, ol) in [
+            (0, 0, 12, 12, 12),
+            (40, 39, 12, 12, 9),
+            (40, 40, 12, 12, 12),
+            (40, 40, 5, 12, 9),
+            (40, 40, 12, 3, 9),
+            (36, 40, 12, 12, 2),
+        ] {
+            let mut want = std::vec![12345.5f32; ol];
+            reference::rows_i8(
+                &q,
+                &scales[..sl],
+                cols,
+                &xq[..xl],
+                0.3,
+                &bias[..bl],
+                &mut want,
+            );
+            for &(name, f) in &variants {
+                let mut got = std::vec![12345.5f32; ol];
+                // SAFETY: registered only after the CPU reported its features.
+                unsafe {
+                    f(
+                        &q,
+                        &scales[..sl],
+                        cols,
+                        &xq[..xl],
+                        0.3,
+                        &bias[..bl],
+                        &mut got,
+                    )
+                };
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "{name} cols={cols} xq={xl} out={ol}"
+                );
             }
         }
     }
