@@ -13,8 +13,9 @@
 # Checks: rustfmt, clippy (host + both targets), host unit tests of
 # runnel-fw-common; model blobs prepared by scripts/fw-blobs.sh (default: the
 # demo model models/charlm, 64 characters of its held-out text); release
-# builds of the QEMU and real-board firmware; QEMU runs of the demo on both
-# architectures whose per-step argmax/checksums must equal the host runtime's
+# builds of the QEMU and real-board firmware; QEMU runs of the demo on the
+# three emulated boards (Cortex-M4F mps2-an386, Cortex-M3 mps2-an385 without
+# FPU or DSP, RV32IMAC virt) whose per-step argmax/checksums must equal the host runtime's
 # (runnel-fw-host check), with the int8 kernel microbenchmarks; the budget
 # (firmware/budget.toml: instructions per step, code, static RAM, peak stack
 # and kernel cost must not grow more than 10%) and a self-test that the
@@ -83,10 +84,12 @@ qemu_panic() {
 }
 
 ARM=thumbv7em-none-eabihf
+M3=thumbv7m-none-eabi
 RV=riscv32imac-unknown-none-elf
 # honour CARGO_TARGET_DIR (e.g. to time a cold build without touching firmware/target)
 tgt=${CARGO_TARGET_DIR:-$root/firmware/target}
 A=$tgt/$ARM/release
+C3=$tgt/$M3/release
 R=$tgt/$RV/release
 
 export RUNNEL_FW_BLOBS=${RUNNEL_FW_BLOBS:-$root/firmware/blobs}
@@ -105,10 +108,12 @@ check clippy-host 0 cargo clippy -p runnel-fw-common --all-targets -- -D warning
 # a newcomer's plain `cargo check` in firmware/ works (default members: the host crates)
 check plain-cargo-check 0 cargo check -q
 check clippy-arm 0 cargo clippy --release --target $ARM -p runnel-fw-cortex-m -p runnel-fw-nrf52840 -p runnel-fw-nopanic --all-targets -- -D warnings
+check clippy-m3 0 cargo clippy --release --target $M3 -p runnel-fw-cortex-m3 --all-targets -- -D warnings
 check clippy-riscv 0 cargo clippy --release --target $RV -p runnel-fw-riscv -p runnel-fw-rp2350-riscv -p runnel-fw-nopanic --all-targets -- -D warnings
 check clippy-host-tool 0 cargo clippy --profile host -p runnel-fw-host -- -D warnings
 check blobs 0 "$root/scripts/fw-blobs.sh" "$fw_model"
 check build-arm 0 cargo build --release --target $ARM -p runnel-fw-cortex-m --bins --examples
+check build-m3 0 cargo build --release --target $M3 -p runnel-fw-cortex-m3
 check build-riscv 0 cargo build --release --target $RV -p runnel-fw-riscv --bins --examples
 check build-nrf52840 0 cargo build --release --target $ARM -p runnel-fw-nrf52840
 check build-rp2350-riscv 0 cargo build --release --target $RV -p runnel-fw-rp2350-riscv
@@ -116,18 +121,19 @@ check build-rp2350-riscv 0 cargo build --release --target $RV -p runnel-fw-rp235
 check nopanic 0 "$root/scripts/nopanic-check.sh"
 check nopanic-selftest 101 nopanic_selftest
 check qemu-arm-demo 0 qemu_demo qemu-arm-demo arm $A/runnel-fw-mps2-an386 "$RUNNEL_FW_BLOBS"
+check qemu-m3-demo 0 qemu_demo qemu-m3-demo arm-m3 $C3/runnel-fw-mps2-an385 "$RUNNEL_FW_BLOBS"
 check qemu-riscv-demo 0 qemu_demo qemu-riscv-demo riscv $R/runnel-fw-qemu-virt "$RUNNEL_FW_BLOBS"
 check qemu-arm-calibrate 0 "$root/scripts/run-qemu.sh" arm $A/examples/systick_calibrate
 check qemu-riscv-calibrate 0 "$root/scripts/run-qemu.sh" riscv $R/examples/minstret_calibrate
 check qemu-arm-panic 101 qemu_panic arm $A/examples/panic_exit
 check qemu-riscv-panic 101 qemu_panic riscv $R/examples/panic_exit
 
-elfs=($A/runnel-fw-mps2-an386 $A/runnel-fw-nrf52840 $R/runnel-fw-qemu-virt $R/runnel-fw-rp2350-riscv)
+elfs=($A/runnel-fw-mps2-an386 $A/runnel-fw-nrf52840 $C3/runnel-fw-mps2-an385 $R/runnel-fw-qemu-virt $R/runnel-fw-rp2350-riscv)
 "$root/scripts/fw-size.sh" --tsv "${elfs[@]}" >"$logdir/sizes.tsv" 2>&1
 
 # the budget: compare the figures of both QEMU runs with firmware/budget.toml
 budget_cmd=("$host_tool" budget --budget "$budget_file" --sizes "$logdir/sizes.tsv"
-  --logs "mps2-an386=$logdir/qemu-arm-demo.decoded,qemu-virt=$logdir/qemu-riscv-demo.decoded")
+  --logs "mps2-an386=$logdir/qemu-arm-demo.decoded,mps2-an385=$logdir/qemu-m3-demo.decoded,qemu-virt=$logdir/qemu-riscv-demo.decoded")
 # the check must be able to fail: against a budget equal to what was just
 # measured but with one figure 20% lower it must fail; with one 20% higher it
 # must pass and print the hint

@@ -3,7 +3,7 @@
 # Idempotent and non-interactive; when everything is present it only runs a few
 # cheap checks (no apt-get update, no network).
 #
-#   rust targets : thumbv7em-none-eabihf riscv32imac-unknown-none-elf
+#   rust targets : thumbv7em-none-eabihf thumbv7m-none-eabi riscv32imac-unknown-none-elf
 #   rust comps   : rustfmt clippy llvm-tools (llvm-size for scripts/fw-size.sh)
 #   Debian       : qemu-system-arm qemu-system-misc (from bookworm-backports, to
 #                  match the newer qemu-utils already on the machine),
@@ -21,7 +21,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 # ---------------------------------------------------------------- rust ----
-RUST_TARGETS=(thumbv7em-none-eabihf riscv32imac-unknown-none-elf)
+RUST_TARGETS=(thumbv7em-none-eabihf thumbv7m-none-eabi riscv32imac-unknown-none-elf)
 RUST_COMPONENTS=(rustfmt clippy llvm-tools)
 
 installed_targets="$(rustup target list --installed)"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Run a runnel firmware ELF under QEMU and decode its defmt log.
 #
-#   scripts/run-qemu.sh <arm|riscv> <elf> [extra qemu args...]
+#   scripts/run-qemu.sh <arm|arm-m3|riscv> <elf> [extra qemu args...]
 #
 # arm   : qemu-system-arm -machine mps2-an386 -cpu cortex-m4   (Cortex-M4F)
+# arm-m3: qemu-system-arm -machine mps2-an385 -cpu cortex-m3   (Cortex-M3: no FPU, no DSP)
 # riscv : qemu-system-riscv32 -machine virt -bios none          (RV32IMAC)
 # both with -nographic -semihosting-config enable=on,target=native -icount shift=0
 #
@@ -19,12 +20,13 @@
 # Also used as the cargo runner for the QEMU targets (firmware/.cargo/config.toml).
 set -uo pipefail
 
-usage() { echo "usage: $0 <arm|riscv> <elf> [qemu args...]" >&2; exit 2; }
+usage() { echo "usage: $0 <arm|arm-m3|riscv> <elf> [qemu args...]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 arch=$1; elf=$2; shift 2
 [ -f "$elf" ] || { echo "run-qemu: no such ELF: $elf" >&2; exit 2; }
 
 case "$arch" in
+  arm-m3|thumbv7m*)    qemu=(qemu-system-arm -machine mps2-an385 -cpu cortex-m3) ;;
   arm|cortex-m|thumb*) qemu=(qemu-system-arm -machine mps2-an386 -cpu cortex-m4) ;;
   riscv|riscv32*)      qemu=(qemu-system-riscv32 -machine virt -bios none) ;;
   *) usage ;;

@@ -22,7 +22,7 @@ step "clippy (host, all targets)"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "runtime builds for bare metal (the no_std proof), with clippy"
-for t in thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
+for t in thumbv7em-none-eabihf thumbv7m-none-eabi riscv32imac-unknown-none-elf; do
   cargo clippy -p runnel --target "$t" -- -D warnings
   cargo clippy -p runnel --target "$t" --features defmt -- -D warnings
   cargo clippy -p runnel-capi --target "$t" -- -D warnings

@@ -71,8 +71,13 @@ pub mod x86_64;
 #[cfg(runnel_arm_dsp)]
 pub mod arm;
 
-// Plain Rust, so the kernel harness also runs it on the host.
-#[cfg(any(target_arch = "riscv32", test))]
+// Plain Rust (its assembly inner loop only on RV32), so the kernel harness also runs it on the
+// host, and the portable module reuses its blocking.
+#[cfg(any(
+    target_arch = "riscv32",
+    test,
+    not(any(runnel_arm_dsp, target_arch = "x86_64"))
+))]
 pub mod riscv32;
 
 #[cfg(not(any(runnel_arm_dsp, target_arch = "riscv32", target_arch = "x86_64")))]
