@@ -127,21 +127,8 @@ fn convert(model: &[u8], weights: DType, kv: DType, what: &str) -> AlignedBytes 
     AlignedBytes::new(&c.blob)
 }
 
-/// Every weights × KV combination.
-pub const MODES: [(DType, DType); 9] = {
-    use DType::*;
-    [
-        (F32, F32),
-        (F32, F16),
-        (F32, I8),
-        (F16, F32),
-        (F16, F16),
-        (F16, I8),
-        (I8, F32),
-        (I8, F16),
-        (I8, I8),
-    ]
-};
+/// Every weights × KV combination, f32/f32 first (the converter's `eval` list).
+pub use runnel_converter::eval::MODES;
 
 /// The modes with weights and KV cache of one type: f32/f32, f16/f16, int8/int8.
 pub const UNIFORM_MODES: [(DType, DType); 3] = {
