@@ -8,7 +8,7 @@
 # firmware/nopanic calls Model::from_bytes, Session::new, both steps, reset, snapshot and restore
 # on inputs hidden from the optimiser; its panic handler calls an undefined symbol, so the link
 # fails if any panic path survives (see firmware/nopanic/src/main.rs). With --report, a second
-# build (feature allow-panic: a panic handler that links) is inspected by scripts/panic-sites.py;
+# build (feature allow-panic: a panic handler that links) is inspected by scripts/call-sites.py;
 # a failed link prints that list too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +36,7 @@ for target in thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
   rm -f "$log"
   if [ $list = 1 ]; then
     (cd firmware && cargo build -q --release --target "$target" -p runnel-fw-nopanic --features allow-panic)
-    scripts/panic-sites.py "$target_dir/$target/release/runnel-nopanic"
+    scripts/call-sites.py "$target_dir/$target/release/runnel-nopanic"
   fi
 done
 exit $status

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Lists the panic machinery linked into an ELF: core's panic entry points (bytes) and every call
-to them, located in the source through the debug information (innermost runnel frame first).
+"""Lists what an ELF links of a family of functions and every call to them, located in the source
+through the debug information (innermost runnel frame first):
 
-    scripts/panic-sites.py <elf>
+    scripts/call-sites.py <elf>                # core's panic entry points (the default)
+    scripts/call-sites.py --soft-float <elf>   # the compiler's soft-float routines
 
-Used by scripts/nopanic-check.sh --report; needs llvm-nm, llvm-objdump and llvm-addr2line."""
+Used by scripts/nopanic-check.sh --report; the soft-float list measures how much float work a
+core without an FPU does (docs/INTEGER.md). Needs llvm-nm, llvm-objdump and llvm-addr2line."""
 import re, subprocess, sys, collections
-elf = sys.argv[1]
+args = sys.argv[1:]
+soft_float = "--soft-float" in args
+elf = [a for a in args if not a.startswith("--")][0]
 ROOT = __file__.rsplit("/scripts/", 1)[0] + "/"
 
 
@@ -15,7 +19,11 @@ def strip(path):
     return path.split(ROOT)[-1].split("/library/")[-1]
 
 nm = subprocess.run(["llvm-nm", "-C", "-S", elf], capture_output=True, text=True).stdout
-PAT = re.compile(r"core::(panicking|slice::index|option::unwrap_failed|option::expect_failed|result::unwrap_failed|fmt|str::slice_error_fail|cell::panic)")
+PANIC = r"core::(panicking|slice::index|option::unwrap_failed|option::expect_failed|result::unwrap_failed|fmt|str::slice_error_fail|cell::panic)"
+# libgcc / compiler-builtins names: single and double precision arithmetic, comparisons and
+# conversions (RISC-V and Arm EABI spellings)
+SOFT_FLOAT = r"^(__(add|sub|mul|div|neg)[sd]f3|__(eq|ne|gt|ge|lt|le|unord|cmp)[sd]f2|__fix(uns)?[sd]f[sd]i|__float(un)?[sd]i[sd]f|__extendsfdf2|__truncdfsf2|__aeabi_[fd](add|sub|mul|div|rsub|cmp\w*|2\w+|neg)|__aeabi_[iu]i?2[fd]|__aeabi_[lu]l2[fd]|__aeabi_[fd]2[iu]\w*)$"
+PAT = re.compile(SOFT_FLOAT if soft_float else PANIC)
 panic = {}
 for line in nm.splitlines():
     parts = line.split(None, 3)
@@ -48,7 +56,8 @@ for line in dis.splitlines():
         if tgt in panic:
             sites.append(int(m.group(1), 16))
     auipc = None
-print(f"panic entry points linked: {len(panic)}, {sum(s for s,_ in panic.values())} bytes")
+what = "soft-float routines" if soft_float else "panic entry points"
+print(f"{what} linked: {len(panic)}, {sum(s for s,_ in panic.values())} bytes")
 for a,(s,n) in sorted(panic.items()):
     print(f"  {s:6d} B  {n}")
 print(f"call sites: {len(sites)}")
