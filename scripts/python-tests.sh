@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Python package (python/): build and install it into a virtual environment with pip
-# (maturin), then run its pytest suite.
+# (maturin), with PyTorch for the exporter, then run its pytest suite.
 #
 #   scripts/python-tests.sh
 #
@@ -23,6 +23,10 @@ fi
 export PATH="$venv/bin:$PATH"  # maturin, for the build below
 "$venv/bin/pip" install -q --upgrade pip
 "$venv/bin/pip" install -q "maturin>=1.5,<2" numpy pytest safetensors
+# PyTorch for the exporter tests (runnel.torch), from PyPI (a few GB the first time; pip's cache
+# keeps reruns fast)
+"$venv/bin/python" -c "import torch" 2>/dev/null || "$venv/bin/pip" install -q torch
 # --no-build-isolation: build with the venv's maturin (no second download per run)
 "$venv/bin/pip" install -q --no-build-isolation --force-reinstall --no-deps "$root/python"
-"$venv/bin/python" -m pytest -q "$root/python/tests"
+# -rs: say so if a test skips (none should: torch is installed above)
+"$venv/bin/python" -m pytest -q -rs "$root/python/tests"
