@@ -72,7 +72,8 @@ fn demo(c: &mut Criterion) {
         g.bench_function(format!("charlm/{}-{}", dt.name(), kv.name()), |b| {
             b.iter(|| {
                 at = (at + 1) % text.len();
-                s.step_token(text[at] as u32 % vocab as u32, &mut out).unwrap();
+                s.step_token(text[at] as u32 % vocab as u32, &mut out)
+                    .unwrap();
             })
         });
     }

@@ -78,6 +78,21 @@ fn describe(model: &Model<'_>) {
     for (i, b) in model.blocks().enumerate() {
         println!("block {i:<3} {b}");
     }
+    if model.norm_kind() != runnel::NormKind::Layer {
+        println!("norms     {}", model.norm_kind().name());
+    }
+    let dims = model.dims();
+    let top: Vec<&str> = [
+        (dims.input_bias, "input"),
+        (dims.norm_f_bias, "norm_f"),
+        (dims.head_bias, "head"),
+    ]
+    .into_iter()
+    .filter_map(|(has, m)| (!has).then_some(m))
+    .collect();
+    if !top.is_empty() {
+        println!("no bias   {}", top.join(", "));
+    }
     println!(
         "output    {}{}",
         model.output_dim(),

@@ -72,9 +72,23 @@ fn bad_magic_version_checksum_are_named() {
         Model::from_bytes(AlignedBytes::new(&x).as_bytes()),
         Err(runnel::Error::UnsupportedVersion {
             found: 99,
-            supported: 1
+            supported: runnel::format::VERSION
         })
     ));
+    // A blob of the format before the contract's §6 additions (version 1) is refused with a
+    // message that says to re-run `runnel convert`.
+    let mut x = b.clone();
+    x[4] = 1;
+    fix_crc(&mut x);
+    let e = Model::from_bytes(AlignedBytes::new(&x).as_bytes()).unwrap_err();
+    assert_eq!(
+        e,
+        runnel::Error::UnsupportedVersion {
+            found: 1,
+            supported: 2
+        }
+    );
+    assert!(e.to_string().contains("re-run `runnel convert`"), "{e}");
     let mut x = b.clone();
     let last = x.len() - 10;
     x[last] ^= 1;

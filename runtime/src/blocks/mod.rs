@@ -13,14 +13,14 @@ use core::fmt;
 
 use crate::error::Error;
 use crate::format::BlockEntry;
-use crate::schema::{BlockKind, DType, TensorSource};
+use crate::schema::{BlockKind, DType, NormKind, TensorSource};
 use crate::slices::le_u32;
 
 pub use attention::AttentionSpec;
 pub use recurrent::{Cell, RecurrentSpec};
 
 /// One block of a model, decoded and validated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum BlockSpec {
     /// LSTM or GRU layers.
@@ -94,17 +94,19 @@ impl fmt::Display for BlockSpec {
 impl BlockSpec {
     /// Decodes and validates a block-table entry whose input width must be `width` (the running
     /// width). Every field of the entry is checked; the result's [`Self::out_width`] is the next
-    /// block's input width.
-    pub fn decode(e: &BlockEntry, width: usize) -> Result<BlockSpec, Error> {
-        if e.reserved != 0 || e.in_width as usize != width {
+    /// block's input width. `norm` is the model's norm kind (from the header).
+    pub fn decode(e: &BlockEntry, width: usize, norm: NormKind) -> Result<BlockSpec, Error> {
+        if e.in_width as usize != width {
             return Err(Error::Malformed {
                 what: "block in_width",
             });
         }
         match BlockKind::from_u8(e.kind) {
-            Some(BlockKind::Lstm) => RecurrentSpec::decode(e, Cell::Lstm).map(Self::Recurrent),
-            Some(BlockKind::Gru) => RecurrentSpec::decode(e, Cell::Gru).map(Self::Recurrent),
-            Some(BlockKind::Attention) => AttentionSpec::decode(e).map(Self::Attention),
+            Some(BlockKind::Lstm) => {
+                RecurrentSpec::decode(e, Cell::Lstm, norm).map(Self::Recurrent)
+            }
+            Some(BlockKind::Gru) => RecurrentSpec::decode(e, Cell::Gru, norm).map(Self::Recurrent),
+            Some(BlockKind::Attention) => AttentionSpec::decode(e, norm).map(Self::Attention),
             None => Err(Error::Malformed { what: "block kind" }),
         }
     }
@@ -138,7 +140,7 @@ impl BlockSpec {
     /// Width of the block's output.
     pub fn out_width(&self) -> usize {
         match self {
-            BlockSpec::Recurrent(r) => r.hidden,
+            BlockSpec::Recurrent(r) => r.out_width(),
             BlockSpec::Attention(a) => a.width,
         }
     }
