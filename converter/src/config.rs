@@ -638,4 +638,57 @@ mod tests {
         assert!(dims(0, 3).contains("`d_model` must be"));
         assert!(dims(8, 0).contains("`output.dim` must be"));
     }
+
+    #[test]
+    fn contract_6_keys() {
+        let att = |extra: &str| {
+            parse(&format!(
+                r#"[{{"kind":"attention","heads":4,"window":4{extra}}}]"#
+            ))
+        };
+        let a = match att(r#","kv_heads":2,"pos":"rope","rope_theta":500"#)
+            .unwrap()
+            .blocks[0]
+        {
+            BlockSpec::Attention(a) => a,
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            (a.kv_heads, a.pos, a.rope_theta),
+            (2, runnel::PosKind::Rope, 500.0)
+        );
+        let a = match att("").unwrap().blocks[0] {
+            BlockSpec::Attention(a) => a,
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            (a.kv_heads, a.pos, a.rope_theta),
+            (4, runnel::PosKind::None, 0.0)
+        );
+        let e = |r: Result<Config, Error>| r.unwrap_err().to_string();
+        assert!(e(att(r#","kv_heads":3"#)).contains("`blocks[0].kv_heads`"));
+        assert!(e(att(r#","pos":"learned""#)).contains("`blocks[0].pos`"));
+        assert!(e(att(r#","rope_theta":100"#)).contains("`blocks[0].rope_theta`"));
+        assert!(e(att(r#","pos":"rope","rope_theta":0"#)).contains("rope_theta"));
+        // head width 8 / 4 heads = 2 is even; width 8 / 8 heads = 1 is not
+        assert!(e(parse(
+            r#"[{"kind":"attention","heads":8,"window":4,"pos":"rope"}]"#
+        ))
+        .contains("even head width"));
+        assert!(e(parse(r#"[{"kind":"gru","proj_size":4}]"#)).contains("`blocks[0].proj_size`"));
+        assert!(e(parse(r#"[{"kind":"lstm","hidden":8,"proj_size":8}]"#)).contains("proj_size"));
+        // residual: the output width is proj_size
+        assert!(e(parse(r#"[{"kind":"lstm","hidden":12,"proj_size":4}]"#)).contains("proj_size"));
+        let c = parse(r#"[{"kind":"lstm","hidden":12,"proj_size":8}]"#).unwrap();
+        assert_eq!(c.final_width(), 8);
+        assert_eq!(
+            top(r#","norm_kind":"rms""#).unwrap().norm_kind,
+            NormKind::Rms
+        );
+        assert!(top(r#","norm_kind":"batch""#)
+            .unwrap_err()
+            .to_string()
+            .contains("norm_kind"));
+        assert_eq!(top(r#","norm_eps":1"#).unwrap().norm_eps, 1.0);
+    }
 }
