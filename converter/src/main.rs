@@ -140,6 +140,10 @@ fn main() -> Result<()> {
                 .with_context(|| format!("cannot convert {}", model.display()))?;
             write_file_atomically(&output, &c.blob)?;
             println!("wrote {}", output.display());
+            let bias_free = c.config.bias_free_modules();
+            if !bias_free.is_empty() {
+                println!("without bias (stored as zeros): {}", bias_free.join(", "));
+            }
             if verbose || opts.weights != runnel::DType::F32 {
                 println!(
                     "{:<40} {:>12} {:>5} {:>9} {:>10}",
