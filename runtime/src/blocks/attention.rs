@@ -189,11 +189,12 @@ pub fn alibi_slope(h: usize, n: usize) -> f32 {
     let n = n.max(1);
     let c = 1usize << (usize::BITS - 1 - n.leading_zeros());
     let e = if h < c {
-        8.0 * (h + 1) as f64 / c as f64
+        8.0 * (h + 1) as f32 / c as f32
     } else {
-        8.0 * (2 * (h - c) + 1) as f64 / (2 * c) as f64
+        8.0 * (2 * (h - c) + 1) as f32 / (2 * c) as f32
     };
-    libm::exp2(-e) as f32
+    // f32 (no soft-double code on the MCUs); exact whenever the exponent is an integer.
+    libm::exp2f(-e)
 }
 
 /// The distance `t − j` of ring slot `slot` from the slot `now` written at this step, both
