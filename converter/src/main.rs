@@ -139,10 +139,16 @@ fn main() -> Result<()> {
             let c = convert(&bytes, &opts)
                 .with_context(|| format!("cannot convert {}", model.display()))?;
             write_file_atomically(&output, &c.blob)?;
-            println!("wrote {}", output.display());
+            // One line, so that what follows is exactly `runnel inspect`'s output.
             let bias_free = c.config.bias_free_modules();
-            if !bias_free.is_empty() {
-                println!("without bias (stored as zeros): {}", bias_free.join(", "));
+            if bias_free.is_empty() {
+                println!("wrote {}", output.display());
+            } else {
+                println!(
+                    "wrote {}; modules without bias (stored as zeros): {}",
+                    output.display(),
+                    bias_free.join(", ")
+                );
             }
             if verbose || opts.weights != runnel::DType::F32 {
                 println!(
