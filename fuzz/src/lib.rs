@@ -190,12 +190,14 @@ impl Plan {
                 Edit::Header { word, value } => {
                     (4 * (word as usize % (size_of::<Header>() / 4)), value)
                 }
-                Edit::Block { index, word, value } if n_blocks > 0 => {
-                    (entry_word(blocks_off, n_blocks, WORDS_PER_BLOCK, index, word), value)
-                }
-                Edit::Tensor { index, word, value } => {
-                    (entry_word(tensors_off, n_tensors, WORDS_PER_TENSOR, index, word), value)
-                }
+                Edit::Block { index, word, value } if n_blocks > 0 => (
+                    entry_word(blocks_off, n_blocks, WORDS_PER_BLOCK, index, word),
+                    value,
+                ),
+                Edit::Tensor { index, word, value } => (
+                    entry_word(tensors_off, n_tensors, WORDS_PER_TENSOR, index, word),
+                    value,
+                ),
                 Edit::TableByte { at, value } => {
                     b[at as usize % data_off] = value;
                     continue;
