@@ -180,11 +180,24 @@ def normalize_config(cfg: dict) -> dict:
 
 
 def public_config(ncfg: dict) -> dict:
-    """A normalized config without the private ``_`` entries (all keys explicit)."""
+    """A normalized config without the private ``_`` entries (all §1 keys explicit; the §6 keys
+    only where they differ from their defaults, so a §1–§5 model's file is as before)."""
     def strip(d):
         return {k: v for k, v in d.items() if not k.startswith("_")}
     c = strip(ncfg)
-    c["blocks"] = [strip(b) for b in ncfg["blocks"]]
+    if c.get("norm_kind") == "layer":
+        del c["norm_kind"]
+    blocks = []
+    for b in ncfg["blocks"]:
+        b = strip(b)
+        if b.get("kv_heads") == b.get("heads"):
+            b.pop("kv_heads", None)
+        if b.get("pos") == "none":
+            del b["pos"]
+        if b.get("proj_size") == 0:
+            del b["proj_size"]
+        blocks.append(b)
+    c["blocks"] = blocks
     return c
 
 
