@@ -171,6 +171,10 @@ impl<'a> TensorSource<'a> for Validator<'a> {
     fn table(&mut self, name: TensorName, len: usize) -> &'a [f32] {
         let v = self.vector(name, len);
         self.params -= v.len(); // computed, not a parameter of the model
+                                // The RoPE table holds cosines and sines.
+        if !v.iter().all(|x| (-1.0..=1.0).contains(x)) {
+            self.err.get_or_insert(Self::bad(name));
+        }
         v
     }
 }

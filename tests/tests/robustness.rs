@@ -170,3 +170,23 @@ fn malformed_models_give_named_errors() {
         }
     }
 }
+
+/// The RoPE table is computed by the converter, not read from the model file; a blob whose
+/// table holds something no cosine or sine can be is refused, naming the table.
+#[test]
+fn a_rope_table_out_of_range_is_refused() {
+    let f = fixture("gqa_rope");
+    let b = blob(&f.model, runnel::DType::F32, runnel::DType::F32);
+    let m = Model::from_bytes(b.as_bytes()).unwrap();
+    let Some(runnel::BlockSpec::Attention(a)) = m.blocks().nth(1) else {
+        panic!("block 1 is attention")
+    };
+    // Row 1 (distance 1), frequency 1: cos(θ^(−2/D)), a value found once in the blob.
+    let needle = a.rope_value(a.head_dim() + 1).to_le_bytes();
+    let mut x = b.as_bytes().to_vec();
+    let at = x.windows(4).position(|w| w == needle).unwrap();
+    x[at..at + 4].copy_from_slice(&2.0f32.to_le_bytes());
+    fix_crc(&mut x);
+    let e = Model::from_bytes(AlignedBytes::new(&x).as_bytes()).unwrap_err();
+    assert!(e.to_string().contains("blocks.1.attn.rope_cos_sin"), "{e}");
+}
