@@ -55,12 +55,13 @@ def frm(d):
     return {"kind": "frames", "dim": d}
 
 
-def attn(heads, window, ffn_dim=None, activation=None):
+def attn(heads, window, ffn_dim=None, activation=None, **kw):
     b = {"kind": "attention", "heads": heads, "window": window}
     if ffn_dim is not None:
         b["ffn_dim"] = ffn_dim
     if activation is not None:
         b["activation"] = activation
+    b.update(kw)
     return b
 
 
@@ -164,6 +165,58 @@ FIXTURES = {
             attn(2, 4, 16, "gelu"),
         ], 25),
         about="tokens stored as I32 in inputs.safetensors (contract section 4 allows I64 or I32)"),
+    # ---- the contract's §6 additions
+    "split_qkv": dict(
+        seed=13, T=60, dtype="F32", explicit=False, split={1},
+        no_bias={"blocks.1.attn.out_proj"},
+        config=cfg(tok(30), 24, [
+            {"kind": "lstm"},
+            attn(4, 6, 48, "gelu"),
+        ], 30),
+        about="§6.1 the tutorial's attention: q_proj/k_proj/v_proj/out_proj (4 heads, "
+              "window 6), biased q/k/v with an unbiased out_proj (§6.5)"),
+    "gqa_rope": dict(
+        seed=14, T=64, dtype="F32", explicit=False, split={1, 2},
+        config=cfg(tok(30), 32, [
+            {"kind": "gru"},
+            attn(4, 8, 64, "silu", kv_heads=2, pos="rope"),
+            attn(4, 5, kv_heads=1, pos="rope", rope_theta=500),
+        ], 30),
+        about="§6.2 + §6.3 grouped-query attention (4 heads, 2 KV heads) with RoPE "
+              "(default theta), then multi-query (1 KV head) with RoPE theta 500 written as "
+              "a JSON integer; T = 8 x window, so positions pass the window many times"),
+    "alibi_odd_heads": dict(
+        seed=15, T=60, dtype="F16", explicit=False, split={2},
+        config=cfg(tok(30), 24, [
+            {"kind": "lstm"},
+            attn(6, 7, 48, "gelu", pos="alibi"),
+            attn(3, 4, pos="alibi", kv_heads=3),
+        ], 30),
+        about="§6.3 ALiBi with 6 heads (not a power of two: slopes of 4 then every other of "
+              "8) via nn.MultiheadAttention's naming, then 3 heads split; stored F16"),
+    "rms_no_bias": dict(
+        seed=16, T=50, dtype="BF16", explicit=False,
+        no_bias={"input", "blocks.0.lstm", "blocks.1.attn", "blocks.1.ffn.0",
+                 "blocks.1.ffn.2", "head"},
+        config=cfg(frm(7), 16, [
+            {"kind": "lstm"},
+            attn(2, 5, 32, "gelu"),
+            {"kind": "gru", "hidden": 12, "residual": False},
+        ], 5, norm_kind="rms"),
+        about="§6.4 + §6.5 RMSNorm everywhere (no norm biases) and no bias in input, the "
+              "LSTM, nn.MultiheadAttention(bias=False), both FFN linears and the head; BF16"),
+    "lstm_proj": dict(
+        seed=17, T=50, dtype="F32", explicit=False, split={2},
+        no_bias={"blocks.0.norm", "norm_f", "blocks.2.attn.q_proj", "blocks.2.attn.k_proj"},
+        config=cfg(tok(30), 16, [
+            {"kind": "lstm", "num_layers": 2, "hidden": 24, "proj_size": 16},
+            {"kind": "lstm", "hidden": 20, "proj_size": 12, "residual": False},
+            attn(2, 6, 24, "relu", pos="rope", rope_theta=100.0),
+            {"kind": "gru"},
+        ], 30),
+        about="§6.6 LSTM proj_size: 2 stacked layers hidden 24 -> proj 16 (residual), then "
+              "hidden 20 -> proj 12 (not residual, width 16 -> 12); LayerNorm(bias=False) "
+              "for blocks.0.norm and norm_f; split attention with RoPE whose q/k have no bias"),
 }
 
 
@@ -173,7 +226,18 @@ def make_interesting_(model: torch.nn.Module, gen: torch.Generator) -> None:
         for mod in model.modules():
             if isinstance(mod, torch.nn.LayerNorm):
                 mod.weight.copy_(1.0 + 0.1 * torch.randn(mod.weight.shape, generator=gen))
-                mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=gen))
+                if mod.bias is not None:
+                    mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=gen))
+            elif isinstance(mod, torch.nn.RMSNorm):
+                mod.weight.copy_(1.0 + 0.1 * torch.randn(mod.weight.shape, generator=gen))
+            elif isinstance(mod, R.SplitAttention):
+                for lin in (mod.q_proj, mod.k_proj):
+                    lin.weight.mul_(2.0)
+                for lin in (mod.q_proj, mod.k_proj, mod.v_proj, mod.out_proj):
+                    if lin.bias is not None:
+                        lin.bias.copy_(0.1 * torch.randn(lin.bias.shape, generator=gen))
+            elif isinstance(mod, torch.nn.MultiheadAttention) and mod.in_proj_bias is None:
+                mod.in_proj_weight[: 2 * mod.embed_dim].mul_(2.0)
             elif isinstance(mod, torch.nn.MultiheadAttention):
                 # default init: biases 0, logits small -> nearly uniform attention.
                 W = mod.embed_dim
@@ -194,7 +258,7 @@ def build(name: str, spec: dict) -> dict:
     raw = spec["config"]
     ncfg = R.normalize_config(raw)
     file_cfg = R.public_config(ncfg) if spec["explicit"] else raw
-    model = R.RunnelRef(file_cfg).eval()
+    model = R.RunnelRef(file_cfg, no_bias=spec.get("no_bias"), split=spec.get("split")).eval()
     make_interesting_(model, gen)
     if "embed_scale" in spec:
         with torch.no_grad():
@@ -235,7 +299,8 @@ def build(name: str, spec: dict) -> dict:
     # back from the written file (checks the file, the rounding and our reading of §3).
     tensors, meta = read_tensors(mpath)
     assert json.loads(meta["runnel.config"]) == file_cfg
-    assert set(tensors) == set(R.expected_tensor_shapes(file_cfg))
+    assert set(tensors) == set(R.expected_tensor_shapes(file_cfg, spec.get("no_bias"),
+                                                        spec.get("split")))
     assert all(t.dtype == R.DTYPES[spec["dtype"]] for t in tensors.values())
     step = R.StepRunner({k: v.to(torch.float32) for k, v in tensors.items()}, file_cfg).run(inputs)
     step_diff = (step - ref64).abs().max().item()

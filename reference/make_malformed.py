@@ -138,6 +138,58 @@ def cases(gen):
     t = valid(c, gen)
     del c["d_model"]
     out["missing_d_model"] = (json.dumps(c), t, "d_model")
+
+    # ---- §6 additions
+    c = base_config()
+    t = valid(c, gen)
+    t["blocks.1.attn.q_proj.weight"] = 0.1 * torch.randn(8, 8, generator=gen)
+    out["mixed_attn_naming"] = (json.dumps(c), t, "blocks.1.attn.q_proj.weight")
+
+    c = base_config()
+    t = valid(c, gen)
+    del t["blocks.0.lstm.bias_hh_l0"]
+    out["bias_pair_lstm"] = (json.dumps(c), t, "blocks.0.lstm.bias_hh_l0")
+
+    c = base_config()
+    t = valid(c, gen)
+    del t["blocks.1.attn.in_proj_bias"]
+    out["bias_pair_mha"] = (json.dumps(c), t, "blocks.1.attn.in_proj_bias")
+
+    c = base_config()
+    t = valid(c, gen)
+    c["blocks"][1]["kv_heads"] = 1  # grouped-query attention with in_proj_weight
+    out["kv_heads_packed"] = (json.dumps(c), t, "kv_heads")
+
+    c = base_config()
+    t = valid(c, gen)
+    c["blocks"][1]["kv_heads"] = 3
+    out["kv_heads_not_dividing"] = (json.dumps(c), t, "kv_heads")
+
+    c = base_config()
+    t = valid(c, gen)
+    c["blocks"][1]["rope_theta"] = 10000
+    out["rope_theta_without_rope"] = (json.dumps(c), t, "rope_theta")
+
+    c = base_config()
+    t = valid(c, gen)
+    c["blocks"][1]["pos"] = "sinusoidal"
+    out["bad_pos"] = (json.dumps(c), t, "sinusoidal")
+
+    c = base_config()
+    c["blocks"][0] = {"kind": "gru"}
+    t = valid(c, gen)
+    c["blocks"][0]["proj_size"] = 4
+    out["proj_size_gru"] = (json.dumps(c), t, "proj_size")
+
+    c = base_config()
+    t = valid(c, gen)
+    c["norm_kind"] = "batch"
+    out["bad_norm_kind"] = (json.dumps(c), t, "batch")
+
+    c = base_config()
+    t = valid(c, gen)  # LayerNorm tensors, biases included ...
+    c["norm_kind"] = "rms"  # ... but an RMSNorm has no bias
+    out["rms_with_bias"] = (json.dumps(c), t, "blocks.0.norm.bias")
     return out
 
 
@@ -151,9 +203,33 @@ def validate(path: str) -> None:
             cfg = json.loads(meta["runnel.config"])
         except json.JSONDecodeError as e:
             raise ValueError(f"runnel.config is not valid JSON: {e}")
-        R.normalize_config(cfg)  # raises ConfigError naming the key
-        shapes = R.expected_tensor_shapes(cfg)
+        ncfg = R.normalize_config(cfg)  # raises ConfigError naming the key
         names = set(f.keys())
+        split = set()
+        for i, b in enumerate(ncfg["blocks"]):
+            p = f"blocks.{i}.attn."
+            sp = sorted(n for n in names if n.startswith(p) and "_proj." in n
+                        and not n.startswith(p + "out_proj"))
+            if sp and any(n.startswith(p + "in_proj") for n in names):
+                raise ValueError(f"block {i} mixes in_proj_weight with {sp[0]}")
+            if sp:
+                split.add(i)
+            elif b["kind"] == "attention" and b["kv_heads"] != b["heads"]:
+                raise ValueError(f"blocks[{i}].kv_heads needs q_proj/k_proj/v_proj")
+            pairs = []
+            if b["kind"] == "attention" and not sp:
+                pairs.append((p + "in_proj_bias", p + "out_proj.bias"))
+            if b["kind"] in ("lstm", "gru"):
+                n = f"blocks.{i}.{b['kind']}."
+                pairs += [(f"{n}bias_ih_l{k}", f"{n}bias_hh_l{k}")
+                          for k in range(b["num_layers"])]
+            for a, z in pairs:
+                if (a in names) != (z in names):
+                    raise ValueError(f"missing tensor {z if a in names else a}")
+        shapes = R.expected_tensor_shapes(cfg, split=split)
+        # §6.5: a bias may be absent (pairs checked above)
+        shapes = {k: v for k, v in shapes.items()
+                  if k in names or not (k.endswith("bias") or ".bias_" in k)}
         for k in sorted(set(shapes) - names):
             raise ValueError(f"missing tensor {k}")
         for k in sorted(names - set(shapes)):

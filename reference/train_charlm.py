@@ -268,12 +268,17 @@ ACTS = {"gelu": lambda: nn.GELU(), "gelu_tanh": lambda: nn.GELU(approximate="tan
         "relu": lambda: nn.ReLU(), "silu": lambda: nn.SiLU()}
 
 
+def make_norm(width, eps, kind="layer"):
+    """The model's norm module (`norm_kind`, contract §6.4)."""
+    return nn.RMSNorm(width, eps=eps) if kind == "rms" else nn.LayerNorm(width, eps=eps)
+
+
 class RecurrentBlock(nn.Module):
-    def __init__(self, kind, width, hidden, num_layers, norm, residual, eps):
+    def __init__(self, kind, width, hidden, num_layers, norm, residual, eps, norm_kind="layer"):
         super().__init__()
         self.kind, self.residual = kind, residual
         if norm:
-            self.norm = nn.LayerNorm(width, eps=eps)
+            self.norm = make_norm(width, eps, norm_kind)
         else:
             self.norm = None
         rnn = nn.LSTM if kind == "lstm" else nn.GRU
@@ -285,15 +290,50 @@ class RecurrentBlock(nn.Module):
         return x + h if self.residual else h
 
 
+class SplitAttention(nn.Module):
+    """The tutorial's q_proj/k_proj/v_proj/out_proj attention with `kv_heads` and `pos` (§6)."""
+
+    def __init__(self, width, heads, kv_heads, pos, theta):
+        super().__init__()
+        D = width // heads
+        self.heads, self.kv_heads, self.pos, self.theta = heads, kv_heads, pos, theta
+        self.q_proj = nn.Linear(width, width)
+        self.k_proj = nn.Linear(width, kv_heads * D)
+        self.v_proj = nn.Linear(width, kv_heads * D)
+        self.out_proj = nn.Linear(width, width)
+
+    def forward(self, u, mask):
+        B, T, W = u.shape
+        H, G = self.heads, self.kv_heads
+        D = W // H
+        q = self.q_proj(u).view(B, T, H, D).transpose(1, 2)
+        k = self.k_proj(u).view(B, T, G, D).transpose(1, 2).repeat_interleave(H // G, 1)
+        v = self.v_proj(u).view(B, T, G, D).transpose(1, 2).repeat_interleave(H // G, 1)
+        p = torch.arange(T)
+        if self.pos == "rope":
+            q, k = runnel_ref.rope_rotate(q, p, self.theta), runnel_ref.rope_rotate(k, p, self.theta)
+        s = q @ k.transpose(-1, -2) / math.sqrt(D)
+        if self.pos == "alibi":
+            m = torch.tensor(runnel_ref.alibi_slopes(H), dtype=s.dtype).view(H, 1, 1)
+            s = s - m * (p[:, None] - p[None, :]).to(s.dtype)
+        s = s.masked_fill(mask, float("-inf"))
+        return self.out_proj((s.softmax(-1) @ v).transpose(1, 2).reshape(B, T, W))
+
+
 class AttentionBlock(nn.Module):
-    def __init__(self, width, heads, window, ffn_dim, activation, eps):
+    def __init__(self, width, heads, window, ffn_dim, activation, eps, norm_kind="layer",
+                 kv_heads=None, pos="none", theta=10000.0):
         super().__init__()
         self.window = window
-        self.norm1 = nn.LayerNorm(width, eps=eps)
-        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.norm1 = make_norm(width, eps, norm_kind)
+        self.split = (kv_heads or heads) != heads or pos != "none"
+        if self.split:
+            self.attn = SplitAttention(width, heads, kv_heads or heads, pos, theta)
+        else:
+            self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
         self.ffn_dim = ffn_dim
         if ffn_dim > 0:
-            self.norm2 = nn.LayerNorm(width, eps=eps)
+            self.norm2 = make_norm(width, eps, norm_kind)
             self.ffn = nn.Sequential(nn.Linear(width, ffn_dim), ACTS[activation](),
                                      nn.Linear(ffn_dim, width))
 
@@ -303,7 +343,10 @@ class AttentionBlock(nn.Module):
         j = torch.arange(T, device=x.device).unsqueeze(0)
         mask = (j > i) | (j <= i - self.window)
         u = self.norm1(x)
-        a, _ = self.attn(u, u, u, attn_mask=mask, need_weights=False)
+        if self.split:
+            a = self.attn(u, mask)
+        else:
+            a, _ = self.attn(u, u, u, attn_mask=mask, need_weights=False)
         x = x + a
         if self.ffn_dim > 0:
             x = x + self.ffn(self.norm2(x))
@@ -314,6 +357,7 @@ class RunnelModel(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         eps = cfg.get("norm_eps", 1e-5)
+        nk = cfg.get("norm_kind", "layer")
         W = cfg["d_model"]
         inp = cfg["input"]
         self.input_kind = inp["kind"]
@@ -326,14 +370,15 @@ class RunnelModel(nn.Module):
             if b["kind"] in ("lstm", "gru"):
                 H = b.get("hidden", W)
                 blk = RecurrentBlock(b["kind"], W, H, b.get("num_layers", 1), b.get("norm", True),
-                                     b.get("residual", True), eps)
+                                     b.get("residual", True), eps, nk)
                 W = W if b.get("residual", True) else H
             else:
                 blk = AttentionBlock(W, b["heads"], b["window"], b.get("ffn_dim", 0),
-                                     b.get("activation", "gelu"), eps)
+                                     b.get("activation", "gelu"), eps, nk, b.get("kv_heads"),
+                                     b.get("pos", "none"), float(b.get("rope_theta", 10000.0)))
             blocks.append(blk)
         self.blocks = nn.ModuleList(blocks)
-        self.norm_f = nn.LayerNorm(W, eps=eps) if cfg.get("final_norm", True) else None
+        self.norm_f = make_norm(W, eps, nk) if cfg.get("final_norm", True) else None
         self.head = nn.Linear(W, cfg["output"]["dim"])
 
     def forward(self, x):

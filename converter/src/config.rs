@@ -10,7 +10,9 @@
 use std::cell::RefCell;
 use std::fmt;
 
-use runnel::schema::{InputCode, ModelDims};
+use std::collections::BTreeSet;
+
+use runnel::schema::{InputCode, ModelDims, NormKind};
 use runnel::{BlockSpec, InputKind};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
@@ -35,6 +37,14 @@ pub struct Config {
     pub final_norm: bool,
     /// Logits per step.
     pub output_dim: usize,
+    /// The module of every norm (`norm_kind`).
+    pub norm_kind: NormKind,
+    /// The model has `input.bias` (frames input; detected from the tensor names).
+    pub input_bias: bool,
+    /// The model has `head.bias` (detected).
+    pub head_bias: bool,
+    /// The final LayerNorm has `norm_f.bias` (detected).
+    pub norm_f_bias: bool,
 }
 
 /// A config error naming the key: `runnel.config: {msg}`.
@@ -303,6 +313,7 @@ impl Config {
                 "norm_eps",
                 "final_norm",
                 "output",
+                "norm_kind",
             ],
         )?;
         match string(m, "format", "")? {
@@ -340,6 +351,13 @@ impl Config {
         let d_model = positive(m, "d_model", "", None)?;
         let norm_eps = non_negative_f32(m, "norm_eps", "", 1e-5)?;
         let final_norm = boolean(m, "final_norm", "", true)?;
+        let norm_name = string(m, "norm_kind", "")?.unwrap_or(NormKind::Layer.name());
+        let norm_kind = NormKind::from_name(norm_name).ok_or_else(|| {
+            err(format!(
+                "unknown `norm_kind` \"{norm_name}\" (expected {})",
+                NormKind::names()
+            ))
+        })?;
         let out_v = m
             .get("output")
             .ok_or_else(|| err("missing key `output`".into()))?;
@@ -372,7 +390,7 @@ impl Config {
         let mut layers = 0;
         for (i, b) in arr.iter().enumerate() {
             let path = format!("blocks[{i}]");
-            let block = crate::blocks::parse(b, &path, width)?;
+            let block = crate::blocks::parse(b, &path, width, norm_kind)?;
             layers += block.rnn_layers();
             if layers > runnel::limits::MAX_RNN_LAYERS {
                 return Err(err(format!(
@@ -390,7 +408,46 @@ impl Config {
             norm_eps,
             final_norm,
             output_dim,
+            norm_kind,
+            input_bias: true,
+            head_bias: true,
+            norm_f_bias: true,
         })
+    }
+
+    /// Applies what the tensor names of the model file say (§6.1 and §6.5 of the contract):
+    /// which modules have no bias, and which attention blocks use `q_proj`/`k_proj`/`v_proj`.
+    /// A bias whose partner is present, or a block mixing the two attention namings, is an
+    /// error naming the tensor.
+    pub fn detect(&mut self, names: &BTreeSet<String>) -> Result<(), Error> {
+        let has = |n: &str| names.contains(n);
+        self.input_bias = !matches!(self.input, InputKind::Frames { .. }) || has("input.bias");
+        self.head_bias = has("head.bias");
+        self.norm_f_bias =
+            !(self.final_norm && self.norm_kind == NormKind::Layer) || has("norm_f.bias");
+        for (i, b) in self.blocks.iter_mut().enumerate() {
+            crate::blocks::detect(b, i, names)?;
+        }
+        Ok(())
+    }
+
+    /// The modules without bias, by contract name (`head`, `blocks.1.attn.out_proj`, …), for
+    /// `runnel convert`'s report.
+    pub fn bias_free_modules(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if !self.input_bias {
+            v.push("input".to_string());
+        }
+        for (i, b) in self.blocks.iter().enumerate() {
+            v.extend(crate::blocks::bias_free(b, i));
+        }
+        if !self.norm_f_bias {
+            v.push("norm_f".to_string());
+        }
+        if !self.head_bias {
+            v.push("head".to_string());
+        }
+        v
     }
 
     /// The model-level dimensions the tensor plan depends on.
@@ -400,6 +457,10 @@ impl Config {
             d_model: self.d_model,
             output_dim: self.output_dim,
             final_norm: self.final_norm,
+            norm_kind: self.norm_kind,
+            input_bias: self.input_bias,
+            head_bias: self.head_bias,
+            norm_f_bias: self.norm_f_bias,
         }
     }
 
@@ -434,8 +495,12 @@ mod tests {
                 num_layers: 1,
                 in_width: 8,
                 hidden: 8,
+                proj_size: 0,
                 norm: true,
-                residual: true
+                residual: true,
+                norm_kind: NormKind::Layer,
+                bias: true,
+                norm_bias: true,
             })
         );
         assert_eq!(
@@ -443,9 +508,15 @@ mod tests {
             BlockSpec::Attention(AttentionSpec {
                 width: 8,
                 heads: 2,
+                kv_heads: 2,
                 window: 4,
                 ffn_dim: 0,
-                activation: Activation::Gelu
+                activation: Activation::Gelu,
+                pos: runnel::PosKind::None,
+                rope_theta: 0.0,
+                split: false,
+                norm_kind: NormKind::Layer,
+                no_bias: 0,
             })
         );
         assert_eq!(c.final_width(), 8);
@@ -566,5 +637,58 @@ mod tests {
         };
         assert!(dims(0, 3).contains("`d_model` must be"));
         assert!(dims(8, 0).contains("`output.dim` must be"));
+    }
+
+    #[test]
+    fn contract_6_keys() {
+        let att = |extra: &str| {
+            parse(&format!(
+                r#"[{{"kind":"attention","heads":4,"window":4{extra}}}]"#
+            ))
+        };
+        let a = match att(r#","kv_heads":2,"pos":"rope","rope_theta":500"#)
+            .unwrap()
+            .blocks[0]
+        {
+            BlockSpec::Attention(a) => a,
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            (a.kv_heads, a.pos, a.rope_theta),
+            (2, runnel::PosKind::Rope, 500.0)
+        );
+        let a = match att("").unwrap().blocks[0] {
+            BlockSpec::Attention(a) => a,
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            (a.kv_heads, a.pos, a.rope_theta),
+            (4, runnel::PosKind::None, 0.0)
+        );
+        let e = |r: Result<Config, Error>| r.unwrap_err().to_string();
+        assert!(e(att(r#","kv_heads":3"#)).contains("`blocks[0].kv_heads`"));
+        assert!(e(att(r#","pos":"learned""#)).contains("`blocks[0].pos`"));
+        assert!(e(att(r#","rope_theta":100"#)).contains("`blocks[0].rope_theta`"));
+        assert!(e(att(r#","pos":"rope","rope_theta":0"#)).contains("rope_theta"));
+        // head width 8 / 4 heads = 2 is even; width 8 / 8 heads = 1 is not
+        assert!(e(parse(
+            r#"[{"kind":"attention","heads":8,"window":4,"pos":"rope"}]"#
+        ))
+        .contains("even head width"));
+        assert!(e(parse(r#"[{"kind":"gru","proj_size":4}]"#)).contains("`blocks[0].proj_size`"));
+        assert!(e(parse(r#"[{"kind":"lstm","hidden":8,"proj_size":8}]"#)).contains("proj_size"));
+        // residual: the output width is proj_size
+        assert!(e(parse(r#"[{"kind":"lstm","hidden":12,"proj_size":4}]"#)).contains("proj_size"));
+        let c = parse(r#"[{"kind":"lstm","hidden":12,"proj_size":8}]"#).unwrap();
+        assert_eq!(c.final_width(), 8);
+        assert_eq!(
+            top(r#","norm_kind":"rms""#).unwrap().norm_kind,
+            NormKind::Rms
+        );
+        assert!(top(r#","norm_kind":"batch""#)
+            .unwrap_err()
+            .to_string()
+            .contains("norm_kind"));
+        assert_eq!(top(r#","norm_eps":1"#).unwrap().norm_eps, 1.0);
     }
 }

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use half::f16;
 use runnel::format::{
-    align_up, crc32, BlockEntry, DType, Header, TensorEntry, DATA_ALIGN, FLAG_FINAL_NORM, MAGIC,
-    VERSION,
+    align_up, crc32, BlockEntry, DType, Header, TensorEntry, DATA_ALIGN, FLAG_FINAL_NORM,
+    FLAG_NO_HEAD_BIAS, FLAG_NO_INPUT_BIAS, FLAG_NO_NORM_F_BIAS, FLAG_RMS_NORM, MAGIC, VERSION,
 };
 use runnel::layout::Layout;
 use runnel::schema::{self, TensorName, TensorRole, TensorSource, TensorSpec};
@@ -100,6 +100,22 @@ fn expected_tensors(cfg: &Config) -> (Vec<TensorSpec>, Vec<u32>) {
             });
             &[]
         }
+        fn bias(&mut self, name: TensorName, len: usize, present: bool) -> &'a [f32] {
+            self.vector(name, len);
+            if !present {
+                if let Some(t) = self.0.last_mut() {
+                    t.role = TensorRole::AbsentBias;
+                }
+            }
+            &[]
+        }
+        fn table(&mut self, name: TensorName, len: usize) -> &'a [f32] {
+            self.vector(name, len);
+            if let Some(t) = self.0.last_mut() {
+                t.role = TensorRole::Table;
+            }
+            &[]
+        }
     }
     let mut c = Collect(Vec::new());
     schema::walk(&cfg.dims(), cfg.blocks.iter().copied(), &mut c);
@@ -111,6 +127,14 @@ fn expected_tensors(cfg: &Config) -> (Vec<TensorSpec>, Vec<u32>) {
         })
         .collect();
     (c.0, firsts)
+}
+
+/// The values of a computed table (the RoPE cosines and sines of an attention block).
+fn table_values(cfg: &Config, e: &TensorSpec) -> Vec<f32> {
+    match e.name.block.and_then(|b| cfg.blocks.get(b)) {
+        Some(BlockSpec::Attention(a)) => (0..e.cols).map(|i| a.rope_value(i)).collect(),
+        _ => vec![0.0; e.cols],
+    }
 }
 
 /// Reads a tensor's values as f32 (F32, F16 and BF16 are accepted).
@@ -142,7 +166,7 @@ fn read_f32(name: &str, view: &safetensors::tensor::TensorView<'_>) -> Result<Ve
 fn position(e: &TensorSpec, i: usize) -> String {
     match e.role {
         TensorRole::Matrix => format!("[{}, {}]", i / e.cols, i % e.cols),
-        TensorRole::Vector => format!("[{i}]"),
+        TensorRole::Vector | TensorRole::AbsentBias | TensorRole::Table => format!("[{i}]"),
     }
 }
 
@@ -245,11 +269,17 @@ fn state_layout(cfg: &Config, opts: &ConvertOptions) -> Result<Layout, Error> {
 
 /// Converts a contract-conforming safetensors model into a `.rnl` blob.
 pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Error> {
-    let cfg = read_config(st_bytes)?;
+    let mut cfg = read_config(st_bytes)?;
     let layout = state_layout(&cfg, opts)?;
     let st = SafeTensors::deserialize(st_bytes)
         .map_err(|e| Error::new(format!("not a valid safetensors file: {e}")))?;
+    let file_names: std::collections::BTreeSet<String> =
+        st.names().into_iter().map(str::to_string).collect();
+    cfg.detect(&file_names)?;
     let (expected, firsts) = expected_tensors(&cfg);
+    // Tensors the blob stores but the model file does not have: absent biases (zeros) and
+    // computed tables.
+    let from_file = |e: &TensorSpec| matches!(e.role, TensorRole::Matrix | TensorRole::Vector);
 
     // Names: every expected tensor present with its shape, nothing else.
     let mut present: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -264,6 +294,7 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
         let want: Vec<usize> = match e.role {
             TensorRole::Matrix => vec![e.rows, e.cols],
             TensorRole::Vector => vec![e.cols],
+            TensorRole::AbsentBias | TensorRole::Table => continue,
         };
         match present.get(name) {
             None => {
@@ -279,7 +310,13 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
             Some(_) => {}
         }
     }
-    if let Some(extra) = present.keys().find(|k| !names.contains(k)) {
+    let file_tensor = |k: &String| {
+        expected
+            .iter()
+            .zip(&names)
+            .any(|(e, n)| n == k && from_file(e))
+    };
+    if let Some(extra) = present.keys().find(|k| !file_tensor(k)) {
         return Err(Error::new(format!(
             "unexpected tensor `{extra}`: the config does not use it"
         )));
@@ -289,8 +326,11 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
     let n_blocks = cfg.blocks.len();
     let n_tensors = expected.len();
     let blocks_off = std::mem::size_of::<Header>();
-    let tensors_off = blocks_off + 32 * n_blocks;
-    let data_off = align_up(tensors_off + 32 * n_tensors, DATA_ALIGN);
+    let tensors_off = blocks_off + std::mem::size_of::<BlockEntry>() * n_blocks;
+    let data_off = align_up(
+        tensors_off + std::mem::size_of::<TensorEntry>() * n_tensors,
+        DATA_ALIGN,
+    );
     let mut data: Vec<u8> = Vec::new();
     let mut entries = Vec::with_capacity(n_tensors);
     let mut reports = Vec::with_capacity(n_tensors);
@@ -302,15 +342,22 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
         u32::try_from(off).map_err(|_| Error::new("model too large for a .rnl blob (over 4 GiB)"))
     };
     for (e, name) in expected.iter().zip(&names) {
-        let view = st
-            .tensor(name)
-            .map_err(|err| Error::new(format!("tensor `{name}`: {err}")))?;
-        let vals = read_f32(name, &view)?;
-        check_finite(name, e, &vals)?;
-        params += vals.len();
+        let vals = match e.role {
+            TensorRole::Matrix | TensorRole::Vector => {
+                let view = st
+                    .tensor(name)
+                    .map_err(|err| Error::new(format!("tensor `{name}`: {err}")))?;
+                let vals = read_f32(name, &view)?;
+                check_finite(name, e, &vals)?;
+                params += vals.len();
+                vals
+            }
+            TensorRole::AbsentBias => vec![0.0; e.cols],
+            TensorRole::Table => table_values(&cfg, e),
+        };
         let dtype = match e.role {
             TensorRole::Matrix => opts.weights,
-            TensorRole::Vector => DType::F32,
+            TensorRole::Vector | TensorRole::AbsentBias | TensorRole::Table => DType::F32,
         };
         let mut entry = TensorEntry {
             dtype: dtype.code(),
@@ -388,7 +435,23 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
         version: VERSION,
         header_len: std::mem::size_of::<Header>() as u16,
         total_len: total_u32,
-        flags: if cfg.final_norm { FLAG_FINAL_NORM } else { 0 },
+        flags: (if cfg.final_norm { FLAG_FINAL_NORM } else { 0 })
+            | (if cfg.norm_kind == runnel::NormKind::Rms {
+                FLAG_RMS_NORM
+            } else {
+                0
+            })
+            | (if cfg.input_bias {
+                0
+            } else {
+                FLAG_NO_INPUT_BIAS
+            })
+            | (if cfg.head_bias { 0 } else { FLAG_NO_HEAD_BIAS })
+            | (if cfg.norm_f_bias {
+                0
+            } else {
+                FLAG_NO_NORM_F_BIAS
+            }),
         input_kind: cfg.input.code().code(),
         weight_type: opts.weights.code(),
         kv_type: opts.kv.code(),

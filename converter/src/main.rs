@@ -104,6 +104,21 @@ fn describe(model: &Model<'_>) {
     for (i, b) in model.blocks().enumerate() {
         println!("block {i:<3} {b}");
     }
+    if model.norm_kind() != runnel::NormKind::Layer {
+        println!("norms     {}", model.norm_kind().name());
+    }
+    let dims = model.dims();
+    let top: Vec<&str> = [
+        (dims.input_bias, "input"),
+        (dims.norm_f_bias, "norm_f"),
+        (dims.head_bias, "head"),
+    ]
+    .into_iter()
+    .filter_map(|(has, m)| (!has).then_some(m))
+    .collect();
+    if !top.is_empty() {
+        println!("no bias   {}", top.join(", "));
+    }
     println!(
         "output    {}{}",
         model.output_dim(),
@@ -197,7 +212,17 @@ fn main() -> Result<()> {
             let c = convert(&bytes, &opts)
                 .with_context(|| format!("cannot convert {}", model.display()))?;
             write_file_atomically(&output, &c.blob)?;
-            println!("wrote {}", output.display());
+            // One line, so that what follows is exactly `runnel inspect`'s output.
+            let bias_free = c.config.bias_free_modules();
+            if bias_free.is_empty() {
+                println!("wrote {}", output.display());
+            } else {
+                println!(
+                    "wrote {}; modules without bias (stored as zeros): {}",
+                    output.display(),
+                    bias_free.join(", ")
+                );
+            }
             if verbose || opts.weights != runnel::DType::F32 {
                 println!(
                     "{:<40} {:>12} {:>5} {:>9} {:>10}",

@@ -13,7 +13,13 @@ use runnel::DType;
 /// kind (LSTM, GRU, attention first or later), both input kinds, norms,
 /// residuals, FFN activations and a final norm. Small blobs keep the executions fast (the
 /// checksum and the copies cost in proportion to the blob).
-pub const SEED_FIXTURES: [&str; 3] = ["stacked_narrow", "tokens_i32", "norm_eps"];
+pub const SEED_FIXTURES: [&str; 5] = [
+    "stacked_narrow",
+    "tokens_i32",
+    "norm_eps",
+    "gqa_rope",
+    "lstm_proj",
+];
 
 /// Weights × KV modes of the seeds.
 pub const SEED_MODES: [(DType, DType); 3] = [
@@ -144,9 +150,10 @@ pub struct Plan {
     pub cut: Option<Cut>,
 }
 
-const WORDS_PER_ENTRY: usize = 8;
-const _: () = assert!(size_of::<BlockEntry>() == 4 * WORDS_PER_ENTRY);
-const _: () = assert!(size_of::<TensorEntry>() == 4 * WORDS_PER_ENTRY);
+const WORDS_PER_BLOCK: usize = 12;
+const WORDS_PER_TENSOR: usize = 8;
+const _: () = assert!(size_of::<BlockEntry>() == 4 * WORDS_PER_BLOCK);
+const _: () = assert!(size_of::<TensorEntry>() == 4 * WORDS_PER_TENSOR);
 
 fn read_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("four bytes"))
@@ -175,21 +182,22 @@ impl Plan {
         let mut b = seed.clone();
 
         // The byte offset of word `word` of entry `index` of a table at `off` with `n` entries.
-        let entry_word = |off: usize, n: usize, index: u8, word: u8| {
-            off + 4
-                * (WORDS_PER_ENTRY * (index as usize % n.max(1)) + word as usize % WORDS_PER_ENTRY)
+        let entry_word = |off: usize, n: usize, words: usize, index: u8, word: u8| {
+            off + 4 * (words * (index as usize % n.max(1)) + word as usize % words)
         };
         for edit in &self.edits {
             let (at, value) = match *edit {
                 Edit::Header { word, value } => {
                     (4 * (word as usize % (size_of::<Header>() / 4)), value)
                 }
-                Edit::Block { index, word, value } if n_blocks > 0 => {
-                    (entry_word(blocks_off, n_blocks, index, word), value)
-                }
-                Edit::Tensor { index, word, value } => {
-                    (entry_word(tensors_off, n_tensors, index, word), value)
-                }
+                Edit::Block { index, word, value } if n_blocks > 0 => (
+                    entry_word(blocks_off, n_blocks, WORDS_PER_BLOCK, index, word),
+                    value,
+                ),
+                Edit::Tensor { index, word, value } => (
+                    entry_word(tensors_off, n_tensors, WORDS_PER_TENSOR, index, word),
+                    value,
+                ),
                 Edit::TableByte { at, value } => {
                     b[at as usize % data_off] = value;
                     continue;

@@ -34,10 +34,25 @@ CONFIGS = [
 ]
 
 
-def build(cfg, seed):
+# the contract's §6 additions, as a user writes them: RMSNorm, nn.LSTM(proj_size=...), the
+# tutorial's q_proj/k_proj/v_proj attention with grouped-query heads and RoPE, ALiBi, bias=False
+SECTION6 = (
+    {"input": {"kind": "tokens", "vocab": 30}, "d_model": 32, "norm_kind": "rms", "blocks": [
+        {"kind": "lstm", "num_layers": 2, "hidden": 48, "proj_size": 32, "norm": True,
+         "residual": True},
+        {"kind": "attention", "heads": 4, "kv_heads": 2, "window": 5, "ffn_dim": 48,
+         "activation": "gelu", "pos": "rope", "rope_theta": 500.0},
+        {"kind": "attention", "heads": 4, "window": 4, "ffn_dim": 0, "pos": "alibi"}],
+     "final_norm": True, "output": {"dim": 30}},
+    {"head", "blocks.1.attn.out_proj", "blocks.2.attn"},  # modules built with bias=False
+    {1},  # attention blocks written with q_proj/k_proj/v_proj
+)
+
+
+def build(cfg, seed, no_bias=None, split=None):
     torch.manual_seed(seed)
     full = dict(cfg, format="runnel-model/1", norm_eps=1e-5)
-    m = ref.RunnelRef(full).eval()
+    m = ref.RunnelRef(full, no_bias=no_bias, split=split).eval()
     with torch.no_grad():
         for p in m.parameters():
             p.normal_(0, 0.3)
@@ -72,6 +87,25 @@ def test_export_then_convert_then_run_equals_pytorch(tmp_path, k):
         y = m(x).numpy()
     got = runnel.Model.load(str(tmp_path / "m.rnl")).session().run(
         x.numpy() if x.dtype == torch.int64 else x.numpy().astype(np.float32))
+    err = np.max(np.abs(got - y) / (1 + np.abs(y)))
+    assert err < 1e-4, err
+
+
+def test_section_6_modules_export_and_run_as_pytorch(tmp_path):
+    cfg, no_bias, split = SECTION6
+    full, m = build(cfg, 7, no_bias, split)
+    path = tmp_path / "m.safetensors"
+    out = rt.export(m, path, window=[None, 5, 4], residual=[True, None, None],
+                    heads=[None, 4, None], pos=[None, "rope", "alibi"],
+                    rope_theta=[None, 500.0, None])
+    assert out["norm_kind"] == "rms" and out["blocks"][0]["proj_size"] == 32
+    assert out["blocks"][1]["kv_heads"] == 2 and out["blocks"][2]["pos"] == "alibi"
+    assert ref.normalize_config(out) == ref.normalize_config(full)
+    runnel.convert(path, tmp_path / "m.rnl", weights="f32", kv="f32")
+    x = inputs_for(full, steps=24)
+    with torch.no_grad():
+        y = m(x).numpy()
+    got = runnel.Model.load(str(tmp_path / "m.rnl")).session().run(x.numpy())
     err = np.max(np.abs(got - y) / (1 + np.abs(y)))
     assert err < 1e-4, err
 

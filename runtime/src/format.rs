@@ -15,8 +15,10 @@ pub use crate::schema::DType;
 
 /// The four bytes every blob starts with.
 pub const MAGIC: [u8; 4] = *b"RNNL";
-/// The blob format version this runtime reads and the converter writes.
-pub const VERSION: u16 = 1;
+/// The blob format version this runtime reads and the converter writes. Version 2 (the model
+/// contract's §6 additions) grew [`BlockEntry`] to 48 bytes; version-1 blobs are refused with
+/// [`crate::Error::UnsupportedVersion`] (re-run `runnel convert`).
+pub const VERSION: u16 = 2;
 /// Alignment of every tensor's data (and scales) inside the blob, and of the blob itself when
 /// embedded with [`crate::include_blob!`].
 pub const DATA_ALIGN: usize = 16;
@@ -53,8 +55,19 @@ pub struct SnapshotHeader {
 }
 const _: () = assert!(core::mem::size_of::<SnapshotHeader>() == 32);
 
-/// [`Header::flags`] bit: a final LayerNorm precedes the head.
+/// [`Header::flags`] bit: a final norm precedes the head.
 pub const FLAG_FINAL_NORM: u32 = 1;
+/// [`Header::flags`] bit: every norm of the model is an RMSNorm (`norm_kind: "rms"`).
+pub const FLAG_RMS_NORM: u32 = 2;
+/// [`Header::flags`] bit: the model has no `input.bias` (stored as zeros).
+pub const FLAG_NO_INPUT_BIAS: u32 = 4;
+/// [`Header::flags`] bit: the model has no `head.bias` (stored as zeros).
+pub const FLAG_NO_HEAD_BIAS: u32 = 8;
+/// [`Header::flags`] bit: the final LayerNorm has no `norm_f.bias` (stored as zeros).
+pub const FLAG_NO_NORM_F_BIAS: u32 = 16;
+/// Every [`Header::flags`] bit this version defines.
+pub const HEADER_FLAGS: u32 =
+    FLAG_FINAL_NORM | FLAG_RMS_NORM | FLAG_NO_INPUT_BIAS | FLAG_NO_HEAD_BIAS | FLAG_NO_NORM_F_BIAS;
 
 /// The fixed header at offset 0.
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
@@ -68,7 +81,7 @@ pub struct Header {
     pub header_len: u16,
     /// Length of the whole blob in bytes, CRC included.
     pub total_len: u32,
-    /// [`FLAG_FINAL_NORM`]; other bits must be zero.
+    /// [`HEADER_FLAGS`] bits; other bits must be zero.
     pub flags: u32,
     /// [`crate::schema::InputCode`]: 0 tokens, 1 frames.
     pub input_kind: u8,
@@ -110,13 +123,15 @@ pub struct BlockEntry {
     /// [`crate::schema::BlockKind`] code: 1 LSTM, 2 GRU, 3 attention.
     pub kind: u8,
     /// Kind-specific bits: recurrent blocks [`crate::blocks::recurrent::FLAG_NORM`] |
-    /// [`crate::blocks::recurrent::FLAG_RESIDUAL`]; zero for attention.
+    /// [`crate::blocks::recurrent::FLAG_RESIDUAL`]; attention
+    /// [`crate::blocks::attention::FLAG_SPLIT`].
     pub flags: u8,
     /// Attention FFN [`crate::schema::Activation`] code: 0 gelu (erf), 1 gelu_tanh, 2 relu,
     /// 3 silu; zero for recurrent blocks.
     pub activation: u8,
-    /// Zero.
-    pub reserved: u8,
+    /// Attention [`crate::schema::PosKind`] code: 0 none, 1 rope, 2 alibi; zero for recurrent
+    /// blocks.
+    pub pos: u8,
     /// Stacked layers (recurrent blocks; 1 for attention).
     pub num_layers: u32,
     /// Width of the block's input.
@@ -131,8 +146,17 @@ pub struct BlockEntry {
     pub ffn_dim: u32,
     /// Index of the block's first tensor in the tensor table.
     pub first_tensor: u32,
+    /// Attention key/value heads (divide `heads`); zero for recurrent blocks.
+    pub kv_heads: u32,
+    /// LSTM projection size (0 = none, else below `hidden`); zero for other kinds.
+    pub proj_size: u32,
+    /// Attention RoPE base θ (finite, > 0) with `pos` rope; zero otherwise.
+    pub rope_theta: f32,
+    /// Modules without bias, one bit each (the kind's `NO_BIAS_*` constants); their bias
+    /// tensors are stored as zeros.
+    pub no_bias: u32,
 }
-const _: () = assert!(core::mem::size_of::<BlockEntry>() == 32);
+const _: () = assert!(core::mem::size_of::<BlockEntry>() == 48);
 
 /// One stored tensor (a matrix `[rows, cols]` or a vector `[1, cols]`).
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]

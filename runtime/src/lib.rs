@@ -41,7 +41,7 @@ mod snapshot;
 pub use blocks::{AttentionSpec, BlockSpec, Cell, RecurrentSpec};
 pub use error::{Buffer, Error};
 pub use model::Model;
-pub use schema::{Activation, BlockKind, DType, InputKind};
+pub use schema::{Activation, BlockKind, DType, InputKind, NormKind, PosKind};
 pub use session::Session;
 
 /// Fixed capacities of this build. The converter refuses models that exceed them.

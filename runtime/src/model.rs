@@ -8,13 +8,16 @@ use half::f16;
 use crate::blocks::BlockSpec;
 use crate::error::Error;
 use crate::format::{
-    crc32, BlockEntry, Header, TensorEntry, BLOB_ALIGN, DATA_ALIGN, FLAG_FINAL_NORM, MAGIC, VERSION,
+    crc32, BlockEntry, Header, TensorEntry, BLOB_ALIGN, DATA_ALIGN, FLAG_FINAL_NORM,
+    FLAG_NO_HEAD_BIAS, FLAG_NO_INPUT_BIAS, FLAG_NO_NORM_F_BIAS, FLAG_RMS_NORM, HEADER_FLAGS, MAGIC,
+    VERSION,
 };
 use crate::kernels::{Mat, MatData};
 use crate::layout::Layout;
 use crate::limits::{MAX_BLOCKS, MAX_RNN_LAYERS};
 use crate::schema::{
-    self, dim, empty_mat, DType, InputCode, InputKind, ModelDims, TensorName, TensorSource,
+    self, dim, empty_mat, DType, InputCode, InputKind, ModelDims, NormKind, TensorName,
+    TensorSource,
 };
 
 /// A validated model borrowing everything from its blob. Build it with [`Model::from_bytes`].
@@ -156,6 +159,24 @@ impl<'a> TensorSource<'a> for Validator<'a> {
         let r = self.check_vector(name, len);
         self.record(r, &[])
     }
+
+    fn bias(&mut self, name: TensorName, len: usize, present: bool) -> &'a [f32] {
+        let v = self.vector(name, len);
+        if !present {
+            self.params -= v.len(); // stored zeros, not a parameter of the model
+        }
+        v
+    }
+
+    fn table(&mut self, name: TensorName, len: usize) -> &'a [f32] {
+        let v = self.vector(name, len);
+        self.params -= v.len(); // computed, not a parameter of the model
+                                // The RoPE table holds cosines and sines.
+        if !v.iter().all(|x| (-1.0..=1.0).contains(x)) {
+            self.err.get_or_insert(Self::bad(name));
+        }
+        v
+    }
 }
 
 /// Reads weight views in plan order from a validated model's tensor table, without checks:
@@ -267,7 +288,16 @@ impl<'a> Model<'a> {
     }
 
     fn parse(h: &'a Header, body: &'a [u8], crc: u32) -> Result<Model<'a>, Error> {
-        if h.flags & !FLAG_FINAL_NORM != 0 || h.reserved0 != 0 || h.reserved1 != 0 {
+        if h.flags & !HEADER_FLAGS != 0 || h.reserved0 != 0 || h.reserved1 != 0 {
+            return Err(malformed("header flags"));
+        }
+        // A bias flag only for a tensor the model has: `input.bias` (frames), `norm_f.bias`
+        // (a final LayerNorm).
+        let rms = h.flags & FLAG_RMS_NORM != 0;
+        let final_norm = h.flags & FLAG_FINAL_NORM != 0;
+        if (h.flags & FLAG_NO_INPUT_BIAS != 0 && h.input_kind != InputCode::Frames.code())
+            || (h.flags & FLAG_NO_NORM_F_BIAS != 0 && (rms || !final_norm))
+        {
             return Err(malformed("header flags"));
         }
         let weights = DType::from_u8(h.weight_type).ok_or(malformed("weight_type"))?;
@@ -334,7 +364,7 @@ impl<'a> Model<'a> {
         let mut width = dims.d_model;
         let mut layers = 0usize;
         for (i, e) in blocks.iter().enumerate() {
-            let spec = BlockSpec::decode(e, width)?;
+            let spec = BlockSpec::decode(e, width, dims.norm_kind)?;
             layers += spec.rnn_layers();
             if layers > MAX_RNN_LAYERS {
                 return Err(Error::CapacityExceeded {
@@ -375,6 +405,19 @@ impl<'a> Model<'a> {
             d_model: self.d_model(),
             output_dim: self.output_dim(),
             final_norm: self.has_final_norm(),
+            norm_kind: self.norm_kind(),
+            input_bias: self.header.flags & FLAG_NO_INPUT_BIAS == 0,
+            head_bias: self.header.flags & FLAG_NO_HEAD_BIAS == 0,
+            norm_f_bias: self.header.flags & FLAG_NO_NORM_F_BIAS == 0,
+        }
+    }
+
+    /// The module of every norm (`norm_kind`).
+    pub fn norm_kind(&self) -> NormKind {
+        if self.header.flags & FLAG_RMS_NORM != 0 {
+            NormKind::Rms
+        } else {
+            NormKind::Layer
         }
     }
 
@@ -392,9 +435,10 @@ impl<'a> Model<'a> {
     pub fn blocks(&self) -> impl Iterator<Item = BlockSpec> + Clone + 'a {
         let blocks = self.blocks;
         let mut width = self.d_model();
+        let norm = self.norm_kind();
         blocks.iter().filter_map(move |e| {
             // Validated in `parse`, so every entry decodes.
-            let spec = BlockSpec::decode(e, width).ok()?;
+            let spec = BlockSpec::decode(e, width, norm).ok()?;
             width = spec.out_width();
             Some(spec)
         })

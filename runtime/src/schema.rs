@@ -155,6 +155,28 @@ coded_enum! {
     }
 }
 
+coded_enum! {
+    /// The module of every norm in a model (top-level `norm_kind`).
+    pub enum NormKind {
+        /// `nn.LayerNorm` (weight and bias).
+        Layer = 0, "layer";
+        /// `nn.RMSNorm` (weight only).
+        Rms = 1, "rms";
+    }
+}
+
+coded_enum! {
+    /// Positions in an attention block (`blocks[i].pos`).
+    pub enum PosKind {
+        /// No positional encoding.
+        None = 0, "none";
+        /// Rotary embedding of q and k ("rotate half").
+        Rope = 1, "rope";
+        /// ALiBi: a per-head linear bias on the distance `t − j`.
+        Alibi = 2, "alibi";
+    }
+}
+
 /// What a model consumes at each step, with its width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -205,6 +227,11 @@ pub enum TensorRole {
     Matrix,
     /// `[cols]` (`rows` = 1), stored as f32.
     Vector,
+    /// A bias the model does not have (§6.5 of the contract): absent from the model file,
+    /// stored in the blob as an f32 vector of zeros.
+    AbsentBias,
+    /// A table the converter computes (not in the model file), stored as an f32 vector.
+    Table,
 }
 
 /// A tensor's contract name: `[blocks.{block}.]{module}.{param}[{layer}]`, e.g.
@@ -269,6 +296,16 @@ pub trait TensorSource<'a> {
     fn mat(&mut self, name: TensorName, rows: usize, cols: usize) -> Mat<'a>;
     /// The next tensor, an f32 vector `[len]`.
     fn vector(&mut self, name: TensorName, len: usize) -> &'a [f32];
+    /// The next tensor, a bias `[len]` (f32), which the model has if `present` and which is
+    /// stored as zeros otherwise.
+    fn bias(&mut self, name: TensorName, len: usize, present: bool) -> &'a [f32] {
+        let _ = present;
+        self.vector(name, len)
+    }
+    /// The next tensor, an f32 table `[len]` computed by the converter.
+    fn table(&mut self, name: TensorName, len: usize) -> &'a [f32] {
+        self.vector(name, len)
+    }
 }
 
 /// An empty matrix view of the right shape (what a collector or a failed check returns).
@@ -289,26 +326,40 @@ pub struct ModelDims {
     pub d_model: usize,
     /// Logits per step.
     pub output_dim: usize,
-    /// A final LayerNorm precedes the head.
+    /// A final norm precedes the head.
     pub final_norm: bool,
+    /// The module of every norm.
+    pub norm_kind: NormKind,
+    /// The model has `input.bias` (frames input).
+    pub input_bias: bool,
+    /// The model has `head.bias`.
+    pub head_bias: bool,
+    /// The final LayerNorm has `norm_f.bias`.
+    pub norm_f_bias: bool,
 }
 
-/// LayerNorm parameters `[W]` (`module.weight`, `module.bias`).
+/// Norm parameters `[W]`: `module.weight`, and for a LayerNorm `module.bias` (zeros when the
+/// LayerNorm has none).
 #[derive(Debug, Clone, Copy)]
 pub struct Norm<'a> {
+    /// LayerNorm or RMSNorm.
+    pub kind: NormKind,
     /// Scale `[W]`.
     pub w: &'a [f32],
-    /// Shift `[W]`.
+    /// Shift `[W]` (LayerNorm; empty for RMSNorm).
     pub b: &'a [f32],
 }
 
 impl<'a> Norm<'a> {
-    /// Reads `module.weight` and `module.bias`, `[width]` each.
+    /// Reads `module.weight`, and for a LayerNorm `module.bias` (`bias`: whether the model has
+    /// it), `[width]` each.
     pub fn read(
         t: &mut impl TensorSource<'a>,
         block: Option<usize>,
         module: &'static str,
         width: usize,
+        kind: NormKind,
+        bias: bool,
     ) -> Self {
         let name = |param| TensorName {
             block,
@@ -316,9 +367,19 @@ impl<'a> Norm<'a> {
             param,
             layer: None,
         };
-        Norm {
-            w: t.vector(name("weight"), width),
-            b: t.vector(name("bias"), width),
+        let w = t.vector(name("weight"), width);
+        let b = match kind {
+            NormKind::Layer => t.bias(name("bias"), width, bias),
+            NormKind::Rms => &[],
+        };
+        Norm { kind, w, b }
+    }
+
+    /// `out = norm(x)` with epsilon `eps`. `x, out: [W]`.
+    pub fn apply(&self, x: &[f32], eps: f32, out: &mut [f32]) {
+        match self.kind {
+            NormKind::Layer => crate::kernels::layer_norm(x, self.w, self.b, eps, out),
+            NormKind::Rms => crate::kernels::rms_norm(x, self.w, eps, out),
         }
     }
 }
@@ -349,7 +410,7 @@ pub fn input<'a>(dims: &ModelDims, t: &mut impl TensorSource<'a>) -> InputWeight
         },
         InputKind::Frames { dim } => InputWeights::Frames {
             w: t.mat(TensorName::top("input", "weight"), d, dim),
-            b: t.vector(TensorName::top("input", "bias"), d),
+            b: t.bias(TensorName::top("input", "bias"), d, dims.input_bias),
         },
     }
 }
@@ -371,9 +432,9 @@ pub fn tail<'a>(dims: &ModelDims, width: usize, t: &mut impl TensorSource<'a>) -
     TailWeights {
         norm: dims
             .final_norm
-            .then(|| Norm::read(t, None, "norm_f", width)),
+            .then(|| Norm::read(t, None, "norm_f", width, dims.norm_kind, dims.norm_f_bias)),
         head: t.mat(TensorName::top("head", "weight"), out, width),
-        bias: t.vector(TensorName::top("head", "bias"), out),
+        bias: t.bias(TensorName::top("head", "bias"), out, dims.head_bias),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::blocks::{Scratch, StepCtx};
 use crate::error::{Buffer, Error};
-use crate::kernels::{all_finite, layer_norm, matvec, row_to_f32};
+use crate::kernels::{all_finite, matvec, row_to_f32};
 use crate::model::{Model, Reader};
 use crate::schema::{self, InputKind, InputWeights};
 use crate::slices::{head, head_mut, split_mut};
@@ -146,7 +146,7 @@ impl<'m, 's> Session<'m, 's> {
         let x: &[f32] = match tail.norm {
             Some(n) => {
                 let u = head_mut(s.u, width);
-                layer_norm(head(s.x, width), n.w, n.b, ctx.eps, u);
+                n.apply(head(s.x, width), ctx.eps, u);
                 u
             }
             None => head(s.x, width),

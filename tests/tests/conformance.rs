@@ -250,3 +250,87 @@ fn state_bytes_reported_by_convert_is_what_the_runtime_asks() {
         }
     }
 }
+
+/// The state a session would hold after `steps` more steps with the same last `window` inputs
+/// to each attention block: every ring rotated so that its next slot is the one a stream of
+/// `steps + now` steps writes (`t mod window`). Nothing else in the state depends on the step
+/// count: that is the whole design (docs/CONTRACT.md §6.3, docs/FORMAT.md "State arena").
+fn advance_rings(m: &Model<'_>, snap: &mut [u8], steps: u64) {
+    let kv = m.kv_type();
+    let mut at = 32; // the snapshot header
+    for b in m.blocks() {
+        let words = b.state_words(kv).unwrap();
+        if let BlockSpec::Attention(a) = b {
+            let st = &mut snap[at..at + 4 * words];
+            let word = |st: &[u8], i: usize| {
+                u32::from_le_bytes(st[4 * i..4 * i + 4].try_into().unwrap()) as u64
+            };
+            let (next, filled) = (word(st, 0), word(st, 1));
+            let w = a.window as u64;
+            assert_eq!(filled, w, "the ring must be full for this test");
+            let new_next = (next + steps) % w;
+            let shift = ((new_next + w - next) % w) as usize;
+            st[0..4].copy_from_slice(&(new_next as u32).to_le_bytes());
+            let geo = a.kv_geometry(kv).unwrap();
+            let row = a.kv_width() * kv.size();
+            let rotate = |region: &mut [u8], row: usize| {
+                let n = a.window * row;
+                region[..n].rotate_right(shift * row);
+            };
+            let caches = &mut st[8..];
+            let (k, rest) = caches.split_at_mut(4 * geo.cache);
+            let (v, scales) = rest.split_at_mut(4 * geo.cache);
+            rotate(k, row);
+            rotate(v, row);
+            if geo.scales > 0 {
+                let (ks, vs) = scales.split_at_mut(4 * geo.scales);
+                rotate(ks, 4 * a.kv_heads);
+                rotate(vs, 4 * a.kv_heads);
+            }
+        }
+        at += 4 * words;
+    }
+    fix_crc(snap);
+}
+
+/// §6.3: "a stream may run forever". Attention state holds no position (RoPE rotates the query
+/// by the distance `t − j < window`, ALiBi uses the same distance), so a session 2³² + 100 steps
+/// into a stream — its rings advanced as that stream would have left them — gives the outputs
+/// of a session at step 100 with the same recent inputs, in every KV mode.
+#[test]
+fn positions_do_not_grow_with_the_stream() {
+    for name in ["gqa_rope", "alibi_odd_heads", "lstm_proj"] {
+        let f = fixture(name);
+        let stream::Inputs::Tokens(tokens) = &f.inputs else {
+            panic!("{name}: token fixture expected")
+        };
+        for kv in [F32, F16, I8] {
+            let b = blob(&f.model, F32, kv);
+            let m = Model::from_bytes(b.as_bytes()).unwrap();
+            let mut arena_a = vec![0u8; m.state_bytes() + 3];
+            let mut arena_b = vec![0u8; m.state_bytes() + 3];
+            let mut sa = Session::new(&m, &mut arena_a).unwrap();
+            let mut sb = Session::new(&m, &mut arena_b).unwrap();
+            let mut out_a = vec![0f32; f.dim];
+            let mut out_b = vec![0f32; f.dim];
+            let (warm, rest) = tokens.split_at(tokens.len() / 2);
+            for &t in warm {
+                sa.step_token(t as u32, &mut out_a).unwrap();
+            }
+            let mut snap = vec![0u8; m.snapshot_bytes()];
+            sa.snapshot(&mut snap).unwrap();
+            advance_rings(&m, &mut snap, (1u64 << 32) + 100);
+            sb.restore(&snap).unwrap();
+            let mut worst = 0f32;
+            for &t in rest {
+                sa.step_token(t as u32, &mut out_a).unwrap();
+                sb.step_token(t as u32, &mut out_b).unwrap();
+                for (x, y) in out_a.iter().zip(&out_b) {
+                    worst = worst.max((x - y).abs() / (1.0 + y.abs()));
+                }
+            }
+            // Only the order of the softmax sums over the ring differs.
+            assert!(worst < 2e-6, "{name} kv {}: {worst:e}", kv.name());
+        }
+    }
+}

@@ -72,9 +72,23 @@ fn bad_magic_version_checksum_are_named() {
         Model::from_bytes(AlignedBytes::new(&x).as_bytes()),
         Err(runnel::Error::UnsupportedVersion {
             found: 99,
-            supported: 1
+            supported: runnel::format::VERSION
         })
     ));
+    // A blob of the format before the contract's §6 additions (version 1) is refused with a
+    // message that says to re-run `runnel convert`.
+    let mut x = b.clone();
+    x[4] = 1;
+    fix_crc(&mut x);
+    let e = Model::from_bytes(AlignedBytes::new(&x).as_bytes()).unwrap_err();
+    assert_eq!(
+        e,
+        runnel::Error::UnsupportedVersion {
+            found: 1,
+            supported: 2
+        }
+    );
+    assert!(e.to_string().contains("re-run `runnel convert`"), "{e}");
     let mut x = b.clone();
     let last = x.len() - 10;
     x[last] ^= 1;
@@ -155,4 +169,24 @@ fn malformed_models_give_named_errors() {
             ),
         }
     }
+}
+
+/// The RoPE table is computed by the converter, not read from the model file; a blob whose
+/// table holds something no cosine or sine can be is refused, naming the table.
+#[test]
+fn a_rope_table_out_of_range_is_refused() {
+    let f = fixture("gqa_rope");
+    let b = blob(&f.model, runnel::DType::F32, runnel::DType::F32);
+    let m = Model::from_bytes(b.as_bytes()).unwrap();
+    let Some(runnel::BlockSpec::Attention(a)) = m.blocks().nth(1) else {
+        panic!("block 1 is attention")
+    };
+    // Row 1 (distance 1), frequency 1: cos(θ^(−2/D)), a value found once in the blob.
+    let needle = a.rope_value(a.head_dim() + 1).to_le_bytes();
+    let mut x = b.as_bytes().to_vec();
+    let at = x.windows(4).position(|w| w == needle).unwrap();
+    x[at..at + 4].copy_from_slice(&2.0f32.to_le_bytes());
+    fix_crc(&mut x);
+    let e = Model::from_bytes(AlignedBytes::new(&x).as_bytes()).unwrap_err();
+    assert!(e.to_string().contains("blocks.1.attn.rope_cos_sin"), "{e}");
 }

@@ -378,7 +378,7 @@ static void misuse(const char *tok_dir, const char *frame_dir) {
         p[0] = 'X';
         EXPECT(runnel_model_open(&g_model, p, blob->len), RUNNEL_ERR_BAD_MAGIC);
         free(p);
-        p = patched(blob, 4, 2); /* version 2 */
+        p = patched(blob, 4, 3); /* version 3 */
         EXPECT(runnel_model_open(&g_model, p, blob->len), RUNNEL_ERR_UNSUPPORTED_VERSION);
         free(p);
         p = patched(blob, 19, 1); /* reserved header byte */

@@ -1,20 +1,40 @@
-//! Config keys of `attention` blocks: `kind, heads, window, ffn_dim, activation`.
+//! Config keys of `attention` blocks: `kind, heads, kv_heads, window, ffn_dim, activation, pos,
+//! rope_theta`; and what the tensor names say: the packed (`in_proj_weight`) or split
+//! (`q_proj`/`k_proj`/`v_proj`) naming, and the modules without bias.
 
+use std::collections::BTreeSet;
+
+use runnel::blocks::attention::{
+    NO_BIAS_FFN0, NO_BIAS_FFN2, NO_BIAS_K, NO_BIAS_NORM1, NO_BIAS_NORM2, NO_BIAS_OUT, NO_BIAS_Q,
+    NO_BIAS_V,
+};
+use runnel::schema::{NormKind, PosKind};
 use runnel::{Activation, AttentionSpec};
 use serde_json::{Map, Value};
 
-use crate::config::{check_keys, err, positive, string};
+use super::pair;
+use crate::config::{check_keys, err, non_negative_f32, positive, string};
 use crate::Error;
 
 pub(crate) fn parse(
     m: &Map<String, Value>,
     path: &str,
     width: usize,
+    norm_kind: NormKind,
 ) -> Result<AttentionSpec, Error> {
     check_keys(
         m,
         path,
-        &["kind", "heads", "window", "ffn_dim", "activation"],
+        &[
+            "kind",
+            "heads",
+            "kv_heads",
+            "window",
+            "ffn_dim",
+            "activation",
+            "pos",
+            "rope_theta",
+        ],
     )?;
     let heads = positive(m, "heads", path, None)?;
     let window = match m.get("window") {
@@ -48,11 +68,145 @@ pub(crate) fn parse(
             "`{path}.heads` = {heads} does not divide the block's width {width}"
         )));
     }
+    let kv_heads = positive(m, "kv_heads", path, Some(heads))?;
+    if kv_heads == 0 || heads % kv_heads != 0 {
+        return Err(err(format!(
+            "`{path}.kv_heads` = {kv_heads} does not divide `heads` = {heads}"
+        )));
+    }
+    let pos_name = string(m, "pos", path)?.unwrap_or(PosKind::None.name());
+    let pos = PosKind::from_name(pos_name).ok_or_else(|| {
+        err(format!(
+            "unknown `{path}.pos` \"{pos_name}\" (expected {})",
+            PosKind::names()
+        ))
+    })?;
+    let rope_theta = match pos {
+        PosKind::Rope => {
+            let t = non_negative_f32(m, "rope_theta", path, 10000.0)?;
+            if t <= 0.0 {
+                return Err(err(format!("`{path}.rope_theta` must be positive")));
+            }
+            let d = width / heads;
+            if d % 2 != 0 {
+                return Err(err(format!(
+                    "`{path}.pos` \"rope\" needs an even head width, but {width} / `heads` {heads} = {d}"
+                )));
+            }
+            t
+        }
+        PosKind::None | PosKind::Alibi => {
+            if m.contains_key("rope_theta") {
+                return Err(err(format!(
+                    "`{path}.rope_theta` applies only with \"pos\": \"rope\""
+                )));
+            }
+            0.0
+        }
+    };
     Ok(AttentionSpec {
         width,
         heads,
+        kv_heads,
         window,
         ffn_dim,
         activation,
+        pos,
+        rope_theta,
+        split: false,
+        norm_kind,
+        no_bias: 0,
     })
+}
+
+/// The naming (§6.1: either `in_proj_weight`/`in_proj_bias` or `q_proj`, `k_proj`, `v_proj`,
+/// never both) and the modules without bias (§6.5).
+pub(crate) fn detect(
+    a: &mut AttentionSpec,
+    index: usize,
+    names: &BTreeSet<String>,
+) -> Result<(), Error> {
+    let t = |s: &str| format!("blocks.{index}.{s}");
+    let has = |s: &str| names.contains(&t(s));
+    let packed = ["attn.in_proj_weight", "attn.in_proj_bias"]
+        .into_iter()
+        .find(|s| has(s));
+    let split = ["q", "k", "v"]
+        .iter()
+        .flat_map(|p| ["weight", "bias"].map(|w| format!("attn.{p}_proj.{w}")))
+        .find(|s| has(s));
+    match (packed, &split) {
+        (Some(p), Some(s)) => {
+            return Err(Error::new(format!(
+                "block {index} mixes the two attention namings: `{}` and `{}` (use in_proj_weight/in_proj_bias or q_proj/k_proj/v_proj)",
+                t(p),
+                t(s)
+            )))
+        }
+        (_, Some(_)) => a.split = true,
+        _ => a.split = false,
+    }
+    if !a.split && a.kv_heads != a.heads {
+        return Err(Error::new(format!(
+            "blocks[{index}].kv_heads = {} needs separate `{}`, `{}` and `{}` tensors (grouped-query attention cannot be stored as in_proj_weight)",
+            a.kv_heads,
+            t("attn.q_proj.weight"),
+            t("attn.k_proj.weight"),
+            t("attn.v_proj.weight")
+        )));
+    }
+    let mut no_bias = 0;
+    if a.split {
+        for (bit, p) in [
+            (NO_BIAS_Q, "q"),
+            (NO_BIAS_K, "k"),
+            (NO_BIAS_V, "v"),
+            (NO_BIAS_OUT, "out"),
+        ] {
+            if !has(&format!("attn.{p}_proj.bias")) {
+                no_bias |= bit;
+            }
+        }
+    } else if !pair(names, &t("attn.in_proj_bias"), &t("attn.out_proj.bias"))? {
+        no_bias |= NO_BIAS_Q | NO_BIAS_K | NO_BIAS_V | NO_BIAS_OUT;
+    }
+    let layer = a.norm_kind == NormKind::Layer;
+    if layer && !has("norm1.bias") {
+        no_bias |= NO_BIAS_NORM1;
+    }
+    if a.ffn_dim > 0 {
+        if !has("ffn.0.bias") {
+            no_bias |= NO_BIAS_FFN0;
+        }
+        if !has("ffn.2.bias") {
+            no_bias |= NO_BIAS_FFN2;
+        }
+        if layer && !has("norm2.bias") {
+            no_bias |= NO_BIAS_NORM2;
+        }
+    }
+    a.no_bias = no_bias;
+    Ok(())
+}
+
+pub(crate) fn bias_free(a: &AttentionSpec, index: usize) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut push = |bit: u32, m: &str| {
+        if a.no_bias & bit != 0 {
+            v.push(format!("blocks.{index}.{m}"));
+        }
+    };
+    push(NO_BIAS_NORM1, "norm1");
+    if a.split {
+        push(NO_BIAS_Q, "attn.q_proj");
+        push(NO_BIAS_K, "attn.k_proj");
+        push(NO_BIAS_V, "attn.v_proj");
+        push(NO_BIAS_OUT, "attn.out_proj");
+    } else {
+        push(NO_BIAS_Q, "attn");
+    }
+    push(NO_BIAS_NORM2, "norm2");
+    push(NO_BIAS_FFN0, "ffn.0");
+    push(NO_BIAS_FFN2, "ffn.2");
+    v
 }

@@ -2,14 +2,23 @@
 //! steps (a KV cache in a ring buffer), a residual connection, and an optional pre-norm FFN with
 //! its own residual.
 //!
-//! Tensors (W = width, F = ffn_dim): `norm1.weight`, `norm1.bias [W]`,
-//! `attn.in_proj_weight [3W, W]`, `attn.in_proj_bias [3W]`, `attn.out_proj.weight [W, W]`,
-//! `attn.out_proj.bias [W]`; if F > 0: `norm2.weight`, `norm2.bias [W]`, `ffn.0.weight [F, W]`,
-//! `ffn.0.bias [F]`, `ffn.2.weight [W, F]`, `ffn.2.bias [W]`.
+//! Tensors (W = width, D = W / heads the head width, KW = kv_heads · D, F = ffn_dim):
+//! `norm1.weight [W]` (and `norm1.bias [W]` for a LayerNorm); then either the packed
+//! `attn.in_proj_weight [3W, W]`, `attn.in_proj_bias [3W]` or, with [`FLAG_SPLIT`],
+//! `attn.q_proj.weight [W, W]`, `attn.q_proj.bias [W]`, `attn.k_proj.weight [KW, W]`,
+//! `attn.k_proj.bias [KW]`, `attn.v_proj.weight [KW, W]`, `attn.v_proj.bias [KW]`; then
+//! `attn.out_proj.weight [W, W]`, `attn.out_proj.bias [W]`; with RoPE the table
+//! `attn.rope_cos_sin [window · D]` (computed by the converter, [`AttentionSpec::rope_value`]);
+//! if F > 0: `norm2.weight [W]` (and `norm2.bias`), `ffn.0.weight [F, W]`, `ffn.0.bias [F]`,
+//! `ffn.2.weight [W, F]`, `ffn.2.bias [W]`. A bias the model does not have is stored as zeros
+//! (its bit in [`BlockEntry::no_bias`]).
 //!
 //! State ([`KvGeometry`]): a ring header `[next slot, filled rows]` (both always `< window`, so a
-//! stream may run forever), then `K` and `V` `[window, W]` in the KV type, then for int8 KV one
-//! f32 scale per cached row and head for `K` and for `V` (`[window, heads]` each).
+//! stream may run forever), then `K` and `V` `[window, KW]` in the KV type, then for int8 KV one
+//! f32 scale per cached row and KV head for `K` and for `V` (`[window, kv_heads]` each). Keys are
+//! cached **unrotated**: with RoPE, a step rotates the query by each cached row's distance
+//! `t − j < window` instead (`(R_t q)·(R_j k) = (R_{t−j} q)·k`), so nothing in the state depends
+//! on the absolute position and a stream may run forever with the same precision.
 
 use core::fmt;
 
@@ -18,50 +27,138 @@ use half::f16;
 use crate::blocks::{f32s_finite, Scratch, ScratchNeed, StepCtx};
 use crate::error::Error;
 use crate::format::BlockEntry;
-use crate::kernels::{self, all_finite, layer_norm, matvec, quantize_i8, Mat};
+use crate::kernels::{self, all_finite, matvec, quantize_i8, rope_rotate, Mat};
 use crate::limits::MAX_DIM;
-use crate::schema::{dim, Activation, BlockKind, DType, Norm, TensorName, TensorSource};
+use crate::schema::{
+    dim, Activation, BlockKind, DType, Norm, NormKind, PosKind, TensorName, TensorSource,
+};
 use crate::slices::{copy, head, head_mut, le_u16, range, range_mut, split, split_mut};
 
+/// [`BlockEntry::flags`] bit: q, k and v come from separate `q_proj`, `k_proj`, `v_proj`.
+pub const FLAG_SPLIT: u8 = 1;
+/// [`BlockEntry::no_bias`] bit: no `q_proj.bias` (or, packed, no `in_proj_bias`).
+pub const NO_BIAS_Q: u32 = 1;
+/// [`BlockEntry::no_bias`] bit: no `k_proj.bias` (packed: with [`NO_BIAS_Q`]).
+pub const NO_BIAS_K: u32 = 2;
+/// [`BlockEntry::no_bias`] bit: no `v_proj.bias` (packed: with [`NO_BIAS_Q`]).
+pub const NO_BIAS_V: u32 = 4;
+/// [`BlockEntry::no_bias`] bit: no `out_proj.bias` (packed: with [`NO_BIAS_Q`]).
+pub const NO_BIAS_OUT: u32 = 8;
+/// [`BlockEntry::no_bias`] bit: no `ffn.0.bias`.
+pub const NO_BIAS_FFN0: u32 = 16;
+/// [`BlockEntry::no_bias`] bit: no `ffn.2.bias`.
+pub const NO_BIAS_FFN2: u32 = 32;
+/// [`BlockEntry::no_bias`] bit: no `norm1.bias` (a LayerNorm).
+pub const NO_BIAS_NORM1: u32 = 64;
+/// [`BlockEntry::no_bias`] bit: no `norm2.bias` (a LayerNorm).
+pub const NO_BIAS_NORM2: u32 = 128;
+
+/// The modules of [`BlockEntry::no_bias`], bit by bit (for `runnel inspect`).
+const BIAS_MODULES: [(u32, &str); 8] = [
+    (NO_BIAS_Q, "q_proj"),
+    (NO_BIAS_K, "k_proj"),
+    (NO_BIAS_V, "v_proj"),
+    (NO_BIAS_OUT, "out_proj"),
+    (NO_BIAS_FFN0, "ffn.0"),
+    (NO_BIAS_FFN2, "ffn.2"),
+    (NO_BIAS_NORM1, "norm1"),
+    (NO_BIAS_NORM2, "norm2"),
+];
+
 /// A causal sliding-window attention block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct AttentionSpec {
     /// Width (input = output).
     pub width: usize,
-    /// Heads (divide `width`).
+    /// Query heads (divide `width`).
     pub heads: usize,
+    /// Key/value heads (divide `heads`; `heads` unless [`Self::split`]).
+    pub kv_heads: usize,
     /// Cached steps, this one included (≥ 1).
     pub window: usize,
     /// FFN width (0: no FFN).
     pub ffn_dim: usize,
     /// FFN activation.
     pub activation: Activation,
+    /// Positions.
+    pub pos: PosKind,
+    /// RoPE base θ (with [`PosKind::Rope`]; 0 otherwise).
+    pub rope_theta: f32,
+    /// Separate `q_proj`, `k_proj`, `v_proj` instead of `in_proj_weight`.
+    pub split: bool,
+    /// The module of `norm1` and `norm2` (the model's `norm_kind`).
+    pub norm_kind: NormKind,
+    /// Modules without bias ([`NO_BIAS_Q`] …).
+    pub no_bias: u32,
 }
 
 impl fmt::Display for AttentionSpec {
-    /// `attention width 96, 4 heads, window 48, ffn 192 gelu`.
+    /// `attention width 96, 4 heads, window 48, ffn 192 gelu` (and `2 kv heads`, `rope θ
+    /// 10000`, `alibi`, `q/k/v_proj`, `rms norm`, `no bias: …` where they apply).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "attention width {}, {} heads, window {}",
-            self.width, self.heads, self.window
-        )?;
+        write!(f, "attention width {}, {} heads", self.width, self.heads)?;
+        if self.kv_heads != self.heads {
+            write!(f, " ({} kv)", self.kv_heads)?;
+        }
+        write!(f, ", window {}", self.window)?;
+        match self.pos {
+            PosKind::None => {}
+            PosKind::Rope => write!(f, ", rope θ {}", self.rope_theta)?,
+            PosKind::Alibi => f.write_str(", alibi")?,
+        }
         if self.ffn_dim > 0 {
             write!(f, ", ffn {} {}", self.ffn_dim, self.activation)?;
+        }
+        if self.split {
+            f.write_str(", q/k/v_proj")?;
+        }
+        if self.norm_kind == NormKind::Rms {
+            f.write_str(", rms norm")?;
+        }
+        let mut first = true;
+        for (bit, name) in BIAS_MODULES {
+            if self.no_bias & bit != 0 {
+                let name = if !self.split && bit == NO_BIAS_Q {
+                    "in_proj"
+                } else if !self.split && (bit == NO_BIAS_K || bit == NO_BIAS_V) {
+                    continue;
+                } else {
+                    name
+                };
+                f.write_str(if first { ", no bias: " } else { ", " })?;
+                f.write_str(name)?;
+                first = false;
+            }
         }
         Ok(())
     }
 }
 
+/// The q/k/v projections.
+#[derive(Debug, Clone, Copy)]
+enum Qkv<'a> {
+    /// `in_proj_weight [3W, W]`, `in_proj_bias [3W]`.
+    Packed { w: Mat<'a>, b: &'a [f32] },
+    /// `q_proj [W, W]`, `k_proj [KW, W]`, `v_proj [KW, W]` and their biases.
+    Split {
+        q: Mat<'a>,
+        qb: &'a [f32],
+        k: Mat<'a>,
+        kb: &'a [f32],
+        v: Mat<'a>,
+        vb: &'a [f32],
+    },
+}
+
 /// The block's weights.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Weights<'a> {
-    norm1: Norm<'a>,     // [W]
-    in_proj: Mat<'a>,    // [3W, W]
-    in_bias: &'a [f32],  // [3W]
+    norm1: Norm<'a>, // [W]
+    qkv: Qkv<'a>,
     out_proj: Mat<'a>,   // [W, W]
     out_bias: &'a [f32], // [W]
+    rope: &'a [f32],     // [window * D] with RoPE, else empty
     ffn: Option<Ffn<'a>>,
 }
 
@@ -77,20 +174,46 @@ struct Ffn<'a> {
 /// Where an attention block's state lives inside its slice of the arena (words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KvGeometry {
-    /// Words of each of the `K` and `V` caches (`[window, W]` in the KV type, rounded up).
+    /// Words of each of the `K` and `V` caches (`[window, KW]` in the KV type, rounded up).
     pub cache: usize,
-    /// f32 scales of each of `K` and `V` (`[window, heads]` for int8, else 0).
+    /// f32 scales of each of `K` and `V` (`[window, kv_heads]` for int8, else 0).
     pub scales: usize,
     /// Ring header (2) + both caches + both scale arrays.
     pub total: usize,
 }
 
+/// The ALiBi slope of head `h` of `n` (the paper's, in its order, as the model contract §6.3
+/// gives them): `2^(−8(h+1)/n)` for a power of two `n`; otherwise, with `c` the largest power
+/// of two below `n`, the first `c` slopes of `c` heads and then every other slope of `2c` heads.
+pub fn alibi_slope(h: usize, n: usize) -> f32 {
+    let n = n.max(1);
+    let c = 1usize << (usize::BITS - 1 - n.leading_zeros());
+    let e = if h < c {
+        8.0 * (h + 1) as f32 / c as f32
+    } else {
+        8.0 * (2 * (h - c) + 1) as f32 / (2 * c) as f32
+    };
+    // f32 (no soft-double code on the MCUs); exact whenever the exponent is an integer.
+    libm::exp2f(-e)
+}
+
+/// The distance `t − j` of ring slot `slot` from the slot `now` written at this step, both
+/// below `window`.
+#[inline(always)]
+fn distance(now: usize, slot: usize, window: usize) -> usize {
+    if slot <= now {
+        now - slot
+    } else {
+        now + (window - slot)
+    }
+}
+
 impl AttentionSpec {
     /// Decodes and validates the kind-specific fields of an entry (`in_width` already checked).
-    pub(crate) fn decode(e: &BlockEntry) -> Result<Self, Error> {
+    pub(crate) fn decode(e: &BlockEntry, norm_kind: NormKind) -> Result<Self, Error> {
         let width = e.in_width as usize;
         let hidden = dim(e.hidden, "block hidden")?;
-        if e.num_layers != 1 || e.flags != 0 || hidden != width {
+        if e.num_layers != 1 || e.flags & !FLAG_SPLIT != 0 || hidden != width || e.proj_size != 0 {
             return Err(Error::Malformed {
                 what: "attention block fields",
             });
@@ -100,6 +223,12 @@ impl AttentionSpec {
                 what: "attention heads",
             });
         }
+        let heads = e.heads as usize;
+        let split = e.flags & FLAG_SPLIT != 0;
+        let kv_heads = e.kv_heads as usize;
+        if kv_heads == 0 || heads % kv_heads != 0 || (!split && kv_heads != heads) {
+            return Err(Error::Malformed { what: "kv_heads" });
+        }
         if e.window == 0 {
             return Err(Error::Malformed {
                 what: "attention window",
@@ -108,13 +237,54 @@ impl AttentionSpec {
         if e.ffn_dim as usize > MAX_DIM {
             return Err(Error::Malformed { what: "ffn_dim" });
         }
+        let pos = PosKind::from_u8(e.pos).ok_or(Error::Malformed { what: "pos" })?;
+        let theta = e.rope_theta;
+        let theta_ok = match pos {
+            // The head width must be even, and the table `window · D` must fit.
+            PosKind::Rope => {
+                theta.is_finite()
+                    && theta > 0.0
+                    && (width / heads) % 2 == 0
+                    && (e.window as usize).checked_mul(width / heads).is_some()
+            }
+            PosKind::None | PosKind::Alibi => theta.to_bits() == 0,
+        };
+        if !theta_ok {
+            return Err(Error::Malformed { what: "rope" });
+        }
+        // Bias bits only for modules the block has; packed projections lose their biases
+        // together (`nn.MultiheadAttention(bias=False)`).
+        let mut allowed = NO_BIAS_Q | NO_BIAS_K | NO_BIAS_V | NO_BIAS_OUT;
+        if norm_kind == NormKind::Layer {
+            allowed |= NO_BIAS_NORM1;
+        }
+        if e.ffn_dim > 0 {
+            allowed |= NO_BIAS_FFN0 | NO_BIAS_FFN2;
+            if norm_kind == NormKind::Layer {
+                allowed |= NO_BIAS_NORM2;
+            }
+        }
+        let packed = e.no_bias & (NO_BIAS_Q | NO_BIAS_K | NO_BIAS_V | NO_BIAS_OUT);
+        if e.no_bias & !allowed != 0
+            || (!split
+                && packed != 0
+                && packed != (NO_BIAS_Q | NO_BIAS_K | NO_BIAS_V | NO_BIAS_OUT))
+        {
+            return Err(Error::Malformed { what: "no_bias" });
+        }
         Ok(AttentionSpec {
             width,
-            heads: e.heads as usize,
+            heads,
+            kv_heads,
             window: e.window as usize,
             ffn_dim: e.ffn_dim as usize,
             activation: Activation::from_u8(e.activation)
                 .ok_or(Error::Malformed { what: "activation" })?,
+            pos,
+            rope_theta: theta,
+            split,
+            norm_kind,
+            no_bias: e.no_bias,
         })
     }
 
@@ -122,9 +292,9 @@ impl AttentionSpec {
     pub(crate) fn encode(&self) -> BlockEntry {
         BlockEntry {
             kind: BlockKind::Attention.code(),
-            flags: 0,
+            flags: if self.split { FLAG_SPLIT } else { 0 },
             activation: self.activation.code(),
-            reserved: 0,
+            pos: self.pos.code(),
             num_layers: 1,
             in_width: self.width as u32,
             hidden: self.width as u32,
@@ -132,12 +302,44 @@ impl AttentionSpec {
             window: self.window as u32,
             ffn_dim: self.ffn_dim as u32,
             first_tensor: 0,
+            kv_heads: self.kv_heads as u32,
+            proj_size: 0,
+            rope_theta: self.rope_theta,
+            no_bias: self.no_bias,
         }
+    }
+
+    /// Head width `D = width / heads`.
+    pub fn head_dim(&self) -> usize {
+        self.width / self.heads.max(1)
+    }
+
+    /// Width of the cached keys (and values) of one step: `kv_heads · D`.
+    pub fn kv_width(&self) -> usize {
+        self.kv_heads * self.head_dim()
+    }
+
+    /// Entry `i` of the RoPE table `attn.rope_cos_sin` (`[window · D]`): row `o` (a distance
+    /// `t − j`) holds `cos(o·ω_d)` for `d < D/2`, then `sin(o·ω_d)`, `ω_d = θ^(−2d/D)`. Computed
+    /// in f64 and rounded once, so every distance is as exact as the first.
+    pub fn rope_value(&self, i: usize) -> f32 {
+        let d_head = self.head_dim().max(2);
+        let (o, r) = (i / d_head, i % d_head);
+        let half = d_head / 2;
+        let d = r % half;
+        let omega = libm::pow(self.rope_theta as f64, -2.0 * d as f64 / d_head as f64);
+        let a = o as f64 * omega;
+        (if r < half { libm::cos(a) } else { libm::sin(a) }) as f32
+    }
+
+    fn has_bias(&self, bit: u32) -> bool {
+        self.no_bias & bit == 0
     }
 
     /// Every tensor of the block, in order.
     pub(crate) fn weights<'a>(&self, index: usize, t: &mut impl TensorSource<'a>) -> Weights<'a> {
         let w = self.width;
+        let kw = self.kv_width();
         let f = self.ffn_dim;
         let name = |module, param| TensorName {
             block: Some(index),
@@ -145,18 +347,52 @@ impl AttentionSpec {
             param,
             layer: None,
         };
+        let norm = |t: &mut _, module, bit| {
+            Norm::read(
+                t,
+                Some(index),
+                module,
+                w,
+                self.norm_kind,
+                self.has_bias(bit),
+            )
+        };
         Weights {
-            norm1: Norm::read(t, Some(index), "norm1", w),
-            in_proj: t.mat(name("attn", "in_proj_weight"), 3 * w, w),
-            in_bias: t.vector(name("attn", "in_proj_bias"), 3 * w),
+            norm1: norm(t, "norm1", NO_BIAS_NORM1),
+            qkv: if self.split {
+                Qkv::Split {
+                    q: t.mat(name("attn.q_proj", "weight"), w, w),
+                    qb: t.bias(name("attn.q_proj", "bias"), w, self.has_bias(NO_BIAS_Q)),
+                    k: t.mat(name("attn.k_proj", "weight"), kw, w),
+                    kb: t.bias(name("attn.k_proj", "bias"), kw, self.has_bias(NO_BIAS_K)),
+                    v: t.mat(name("attn.v_proj", "weight"), kw, w),
+                    vb: t.bias(name("attn.v_proj", "bias"), kw, self.has_bias(NO_BIAS_V)),
+                }
+            } else {
+                Qkv::Packed {
+                    w: t.mat(name("attn", "in_proj_weight"), 3 * w, w),
+                    b: t.bias(
+                        name("attn", "in_proj_bias"),
+                        3 * w,
+                        self.has_bias(NO_BIAS_Q),
+                    ),
+                }
+            },
             out_proj: t.mat(name("attn.out_proj", "weight"), w, w),
-            out_bias: t.vector(name("attn.out_proj", "bias"), w),
+            out_bias: t.bias(name("attn.out_proj", "bias"), w, self.has_bias(NO_BIAS_OUT)),
+            rope: match self.pos {
+                PosKind::Rope => t.table(
+                    name("attn", "rope_cos_sin"),
+                    self.window.saturating_mul(self.head_dim()),
+                ),
+                PosKind::None | PosKind::Alibi => &[],
+            },
             ffn: (f > 0).then(|| Ffn {
-                norm2: Norm::read(t, Some(index), "norm2", w),
+                norm2: norm(t, "norm2", NO_BIAS_NORM2),
                 w1: t.mat(name("ffn.0", "weight"), f, w),
-                b1: t.vector(name("ffn.0", "bias"), f),
+                b1: t.bias(name("ffn.0", "bias"), f, self.has_bias(NO_BIAS_FFN0)),
                 w2: t.mat(name("ffn.2", "weight"), w, f),
-                b2: t.vector(name("ffn.2", "bias"), w),
+                b2: t.bias(name("ffn.2", "bias"), w, self.has_bias(NO_BIAS_FFN2)),
             }),
         }
     }
@@ -165,11 +401,11 @@ impl AttentionSpec {
     pub fn kv_geometry(&self, kv: DType) -> Option<KvGeometry> {
         let cache = self
             .window
-            .checked_mul(self.width)?
+            .checked_mul(self.kv_width())?
             .checked_mul(kv.size())?
             .div_ceil(4);
         let scales = if kv == DType::I8 {
-            self.window.checked_mul(self.heads)?
+            self.window.checked_mul(self.kv_heads)?
         } else {
             0
         };
@@ -216,7 +452,7 @@ impl AttentionSpec {
         let w = self.width;
         ScratchNeed {
             width: w,
-            g: (3 * w).max(self.ffn_dim),
+            g: (w + 2 * self.kv_width()).max(self.ffn_dim),
             g2: w,
             p: self.window,
             q: w.max(self.ffn_dim),
@@ -237,22 +473,36 @@ impl AttentionSpec {
     ) -> bool {
         let w = self.width;
         let heads = self.heads;
-        // `max(1)`: validation guarantees `heads` ≥ 1 dividing `w`; it keeps the division and
-        // the `chunks_exact` below total.
+        let kv_heads = self.kv_heads.max(1);
+        // `max(1)`: validation guarantees `heads` ≥ 1 dividing `w` and `kv_heads` dividing
+        // `heads`; it keeps the divisions and the `chunks_exact` below total.
         let hd = (w / heads.max(1)).max(1); // head width
+        let kw = kv_heads * hd; // cached width of one step
+        let group = (heads / kv_heads).max(1); // query heads per KV head
         let window = self.window;
         let kv = ctx.kv;
-        layer_norm(
-            head(s.x, w),
-            b.norm1.w,
-            b.norm1.b,
-            ctx.eps,
-            head_mut(s.u, w),
-        );
-        let qkv = head_mut(s.g, 3 * w); // [3W]: q | k | v
-        matvec(&b.in_proj, head(s.u, w), b.in_bias, qkv, s.q8);
+        b.norm1.apply(head(s.x, w), ctx.eps, head_mut(s.u, w));
+        let qkv = head_mut(s.g, w + 2 * kw); // [W + 2KW]: q | k | v
+        match &b.qkv {
+            Qkv::Packed { w: m, b: bias } => matvec(m, head(s.u, w), bias, qkv, s.q8),
+            Qkv::Split {
+                q,
+                qb,
+                k,
+                kb,
+                v,
+                vb,
+            } => {
+                let (qo, rest) = split_mut(qkv, w);
+                let (ko, vo) = split_mut(rest, kw);
+                let u = head(s.u, w);
+                matvec(q, u, qb, qo, s.q8);
+                matvec(k, u, kb, ko, s.q8);
+                matvec(v, u, vb, vo, s.q8);
+            }
+        }
         let (q, rest) = split(qkv, w); // [W]
-        let (k, v) = split(rest, w); // [W] each
+        let (k, v) = split(rest, kw); // [KW] each
 
         // Validated in `Model::from_bytes`: the state fits, so `geo` exists and `st` holds it.
         let Some(geo) = self.kv_geometry(kv) else {
@@ -268,15 +518,15 @@ impl AttentionSpec {
             0
         };
         let filled = (ring[1] as usize + 1).min(window);
-        let (kw, rest) = split_mut(rest, geo.cache); // K [window, W] in the KV type
-        let (vw, scales) = split_mut(rest, geo.cache); // V [window, W]
-        let (ks, vs) = split_mut(scales, geo.scales); // [window, heads] each (int8 KV)
-        let mut kc = Kv::view(kw, kv);
-        let mut vc = Kv::view(vw, kv);
-        kc.store(next, k, hd, range_mut(ks, next * heads, heads));
-        vc.store(next, v, hd, range_mut(vs, next * heads, heads));
+        let (kwds, rest) = split_mut(rest, geo.cache); // K [window, KW] in the KV type
+        let (vwds, scales) = split_mut(rest, geo.cache); // V [window, KW]
+        let (ks, vs) = split_mut(scales, geo.scales); // [window, kv_heads] each (int8 KV)
+        let mut kc = Kv::view(kwds, kv);
+        let mut vc = Kv::view(vwds, kv);
+        kc.store(next, k, hd, range_mut(ks, next * kv_heads, kv_heads));
+        vc.store(next, v, hd, range_mut(vs, next * kv_heads, kv_heads));
         let finite =
-            all_finite(k) && all_finite(v) && kc.row_finite(next, w) && vc.row_finite(next, w);
+            all_finite(k) && all_finite(v) && kc.row_finite(next, kw) && vc.row_finite(next, kw);
         ring[0] = if next + 1 < window {
             next as u32 + 1
         } else {
@@ -287,17 +537,37 @@ impl AttentionSpec {
         let inv_sqrt = 1.0 / libm::sqrtf(hd as f32);
         let p = head_mut(s.p, filled); // [filled]
         let att = head_mut(s.g2, w); // [W], the heads' outputs side by side
+        let qr = head_mut(s.u, hd); // [D], a rotated query (RoPE)
         for (h, (qh, o)) in q.chunks_exact(hd).zip(att.chunks_exact_mut(hd)).enumerate() {
-            let at = h * hd; // the head's columns: [at, at + hd)
+            let g = h / group; // the head's KV head
+            let at = g * hd; // its columns in a cached row: [at, at + hd)
             let scale_of =
-                |sc: &[f32], slot: usize| sc.get(slot * heads + h).copied().unwrap_or(1.0);
-            for (slot, pv) in p.iter_mut().enumerate() {
-                *pv = kc.dot(slot * w + at, qh, scale_of(ks, slot)) * inv_sqrt;
+                |sc: &[f32], slot: usize| sc.get(slot * kv_heads + g).copied().unwrap_or(1.0);
+            match self.pos {
+                PosKind::None => {
+                    for (slot, pv) in p.iter_mut().enumerate() {
+                        *pv = kc.dot(slot * kw + at, qh, scale_of(ks, slot)) * inv_sqrt;
+                    }
+                }
+                PosKind::Rope => {
+                    for (slot, pv) in p.iter_mut().enumerate() {
+                        let cs = range(b.rope, distance(next, slot, window) * hd, hd);
+                        rope_rotate(qh, cs, qr);
+                        *pv = kc.dot(slot * kw + at, qr, scale_of(ks, slot)) * inv_sqrt;
+                    }
+                }
+                PosKind::Alibi => {
+                    let m = alibi_slope(h, heads);
+                    for (slot, pv) in p.iter_mut().enumerate() {
+                        let dist = distance(next, slot, window) as f32;
+                        *pv = kc.dot(slot * kw + at, qh, scale_of(ks, slot)) * inv_sqrt - m * dist;
+                    }
+                }
             }
             kernels::softmax(p);
             o.fill(0.0);
             for (slot, &pv) in p.iter().enumerate() {
-                vc.axpy(slot * w + at, pv, scale_of(vs, slot), o);
+                vc.axpy(slot * kw + at, pv, scale_of(vs, slot), o);
             }
         }
         matvec(&b.out_proj, att, b.out_bias, head_mut(s.u, w), s.q8);
@@ -306,13 +576,7 @@ impl AttentionSpec {
         }
         if let Some(f) = &b.ffn {
             let hidden = head_mut(s.g, f.w1.rows); // [F]
-            layer_norm(
-                head(s.x, w),
-                f.norm2.w,
-                f.norm2.b,
-                ctx.eps,
-                head_mut(s.u, w),
-            );
+            f.norm2.apply(head(s.x, w), ctx.eps, head_mut(s.u, w));
             matvec(&f.w1, head(s.u, w), f.b1, hidden, s.q8);
             self.activation.apply(hidden);
             matvec(&f.w2, hidden, f.b2, head_mut(s.u, w), s.q8);

@@ -13,14 +13,14 @@ use core::fmt;
 
 use crate::error::Error;
 use crate::format::BlockEntry;
-use crate::schema::{BlockKind, DType, TensorSource};
+use crate::schema::{BlockKind, DType, NormKind, TensorSource};
 use crate::slices::le_u32;
 
 pub use attention::AttentionSpec;
 pub use recurrent::{Cell, RecurrentSpec};
 
 /// One block of a model, decoded and validated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum BlockSpec {
     /// LSTM or GRU layers.
@@ -94,17 +94,19 @@ impl fmt::Display for BlockSpec {
 impl BlockSpec {
     /// Decodes and validates a block-table entry whose input width must be `width` (the running
     /// width). Every field of the entry is checked; the result's [`Self::out_width`] is the next
-    /// block's input width.
-    pub fn decode(e: &BlockEntry, width: usize) -> Result<BlockSpec, Error> {
-        if e.reserved != 0 || e.in_width as usize != width {
+    /// block's input width. `norm` is the model's norm kind (from the header).
+    pub fn decode(e: &BlockEntry, width: usize, norm: NormKind) -> Result<BlockSpec, Error> {
+        if e.in_width as usize != width {
             return Err(Error::Malformed {
                 what: "block in_width",
             });
         }
         match BlockKind::from_u8(e.kind) {
-            Some(BlockKind::Lstm) => RecurrentSpec::decode(e, Cell::Lstm).map(Self::Recurrent),
-            Some(BlockKind::Gru) => RecurrentSpec::decode(e, Cell::Gru).map(Self::Recurrent),
-            Some(BlockKind::Attention) => AttentionSpec::decode(e).map(Self::Attention),
+            Some(BlockKind::Lstm) => {
+                RecurrentSpec::decode(e, Cell::Lstm, norm).map(Self::Recurrent)
+            }
+            Some(BlockKind::Gru) => RecurrentSpec::decode(e, Cell::Gru, norm).map(Self::Recurrent),
+            Some(BlockKind::Attention) => AttentionSpec::decode(e, norm).map(Self::Attention),
             None => Err(Error::Malformed { what: "block kind" }),
         }
     }
@@ -138,7 +140,7 @@ impl BlockSpec {
     /// Width of the block's output.
     pub fn out_width(&self) -> usize {
         match self {
-            BlockSpec::Recurrent(r) => r.hidden,
+            BlockSpec::Recurrent(r) => r.out_width(),
             BlockSpec::Attention(a) => a.width,
         }
     }
@@ -205,5 +207,188 @@ impl BlockSpec {
             BlockSpec::Recurrent(r) => r.step(index, t, st, s, ctx),
             BlockSpec::Attention(a) => a.step(&a.weights(index, t), st, s, ctx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attention::{FLAG_SPLIT, NO_BIAS_FFN0, NO_BIAS_NORM1, NO_BIAS_OUT, NO_BIAS_Q};
+    use super::recurrent::{FLAG_NORM, FLAG_RESIDUAL, NO_BIAS_LAYERS, NO_BIAS_NORM};
+    use super::*;
+    use crate::schema::PosKind;
+
+    fn attention() -> BlockEntry {
+        BlockEntry {
+            kind: BlockKind::Attention.code(),
+            flags: FLAG_SPLIT,
+            activation: 0,
+            pos: 0,
+            num_layers: 1,
+            in_width: 16,
+            hidden: 16,
+            heads: 4,
+            window: 8,
+            ffn_dim: 0,
+            first_tensor: 0,
+            kv_heads: 2,
+            proj_size: 0,
+            rope_theta: 0.0,
+            no_bias: 0,
+        }
+    }
+
+    fn lstm() -> BlockEntry {
+        BlockEntry {
+            kind: BlockKind::Lstm.code(),
+            flags: FLAG_NORM | FLAG_RESIDUAL,
+            activation: 0,
+            pos: 0,
+            num_layers: 2,
+            in_width: 16,
+            hidden: 24,
+            heads: 0,
+            window: 0,
+            ffn_dim: 0,
+            first_tensor: 0,
+            kv_heads: 0,
+            proj_size: 16,
+            rope_theta: 0.0,
+            no_bias: 0,
+        }
+    }
+
+    fn what(e: &BlockEntry, norm: NormKind) -> Option<&'static str> {
+        match BlockSpec::decode(e, 16, norm) {
+            Ok(_) => None,
+            Err(Error::Malformed { what }) => Some(what),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn every_new_attention_field_is_validated() {
+        let l = NormKind::Layer;
+        assert_eq!(what(&attention(), l), None);
+        let with = |f: &dyn Fn(&mut BlockEntry)| {
+            let mut e = attention();
+            f(&mut e);
+            e
+        };
+        assert_eq!(what(&with(&|e| e.kv_heads = 0), l), Some("kv_heads"));
+        assert_eq!(what(&with(&|e| e.kv_heads = 3), l), Some("kv_heads"));
+        assert_eq!(what(&with(&|e| e.kv_heads = 8), l), Some("kv_heads"));
+        // GQA needs the split naming
+        assert_eq!(what(&with(&|e| e.flags = 0), l), Some("kv_heads"));
+        assert_eq!(
+            what(&with(&|e| e.flags = 2), l),
+            Some("attention block fields")
+        );
+        assert_eq!(
+            what(&with(&|e| e.proj_size = 4), l),
+            Some("attention block fields")
+        );
+        assert_eq!(what(&with(&|e| e.pos = 3), l), Some("pos"));
+        let rope = |theta: f32| {
+            with(&move |e| {
+                e.pos = PosKind::Rope.code();
+                e.rope_theta = theta;
+            })
+        };
+        assert_eq!(what(&rope(10000.0), l), None);
+        for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            assert_eq!(what(&rope(bad), l), Some("rope"), "{bad}");
+        }
+        // rope needs an even head width: 12 / 4 = 3
+        let mut odd = rope(10000.0);
+        odd.in_width = 12;
+        odd.hidden = 12;
+        assert_eq!(
+            BlockSpec::decode(&odd, 12, l).err(),
+            Some(Error::Malformed { what: "rope" })
+        );
+        // a theta without rope
+        assert_eq!(what(&with(&|e| e.rope_theta = 1.0), l), Some("rope"));
+        let alibi = with(&|e| e.pos = PosKind::Alibi.code());
+        assert_eq!(what(&alibi, l), None);
+        // bias bits: only modules the block has
+        assert_eq!(what(&with(&|e| e.no_bias = NO_BIAS_OUT), l), None);
+        assert_eq!(
+            what(&with(&|e| e.no_bias = NO_BIAS_FFN0), l),
+            Some("no_bias")
+        );
+        assert_eq!(what(&with(&|e| e.no_bias = 1 << 8), l), Some("no_bias"));
+        assert_eq!(what(&with(&|e| e.no_bias = NO_BIAS_NORM1), l), None);
+        assert_eq!(
+            what(&with(&|e| e.no_bias = NO_BIAS_NORM1), NormKind::Rms),
+            Some("no_bias")
+        );
+        // nn.MultiheadAttention(bias=False): all four together or none
+        let packed = |bits| {
+            with(&move |e| {
+                e.flags = 0;
+                e.kv_heads = 4;
+                e.no_bias = bits;
+            })
+        };
+        assert_eq!(what(&packed(0), l), None);
+        assert_eq!(what(&packed(15), l), None);
+        assert_eq!(what(&packed(NO_BIAS_Q), l), Some("no_bias"));
+    }
+
+    #[test]
+    fn every_new_recurrent_field_is_validated() {
+        let l = NormKind::Layer;
+        assert_eq!(what(&lstm(), l), None);
+        let with = |f: &dyn Fn(&mut BlockEntry)| {
+            let mut e = lstm();
+            f(&mut e);
+            e
+        };
+        let spec = BlockSpec::decode(&lstm(), 16, l).unwrap();
+        assert_eq!(spec.out_width(), 16);
+        // h [16] + c [24] per layer
+        assert_eq!(spec.state_words(DType::F32), Some(2 * (16 + 24)));
+        assert_eq!(what(&with(&|e| e.proj_size = 24), l), Some("proj_size"));
+        assert_eq!(
+            what(&with(&|e| e.kind = BlockKind::Gru.code()), l),
+            Some("proj_size")
+        );
+        // residual: the output width (proj_size) must be the input width
+        assert_eq!(
+            what(&with(&|e| e.proj_size = 12), l),
+            Some("residual block hidden")
+        );
+        for f in [
+            &(|e: &mut BlockEntry| e.pos = 1) as &dyn Fn(&mut BlockEntry),
+            &|e| e.kv_heads = 1,
+            &|e| e.rope_theta = 1.0,
+        ] {
+            assert_eq!(what(&with(f), l), Some("recurrent block fields"));
+        }
+        assert_eq!(
+            what(&with(&|e| e.no_bias = NO_BIAS_LAYERS | NO_BIAS_NORM), l),
+            None
+        );
+        assert_eq!(
+            what(&with(&|e| e.no_bias = NO_BIAS_NORM), NormKind::Rms),
+            Some("no_bias")
+        );
+        assert_eq!(what(&with(&|e| e.no_bias = 4), l), Some("no_bias"));
+    }
+
+    #[test]
+    fn alibi_slopes_are_the_papers() {
+        use super::attention::alibi_slope;
+        // 8 heads: 2^-1 .. 2^-8
+        for h in 0..8 {
+            assert_eq!(alibi_slope(h, 8), 1.0 / (1u32 << (h + 1)) as f32);
+        }
+        // 6 heads: slopes(4) = 2^-2, 2^-4, 2^-6, 2^-8, then slopes(8)[0::2][:2] = 2^-1, 2^-3
+        let want = [0.25, 0.0625, 0.015625, 0.00390625, 0.5, 0.125];
+        for (h, &w) in want.iter().enumerate() {
+            assert_eq!(alibi_slope(h, 6), w, "{h}");
+        }
+        // 3 heads: slopes(2) = 2^-4, 2^-8, then slopes(4)[0] = 2^-2
+        assert_eq!(alibi_slope(2, 3), 0.25);
     }
 }

@@ -1,26 +1,31 @@
 //! The recurrent block kinds, `lstm` and `gru`: an optional pre-norm, `num_layers` stacked
 //! `nn.LSTM` / `nn.GRU` layers, and an optional residual connection.
 //!
-//! Tensors (G = 4 for LSTM, 3 for GRU; W = input width, H = hidden):
-//! `norm.weight`, `norm.bias [W]` (if norm); per layer K: `{cell}.weight_ih_lK [G·H, in_K]`,
-//! `{cell}.weight_hh_lK [G·H, H]`, `{cell}.bias_ih_lK [G·H]`, `{cell}.bias_hh_lK [G·H]`
-//! (`in_0` = W, `in_K` = H after).
+//! Tensors (G = 4 for LSTM, 3 for GRU; W = input width, H = hidden, R = the recurrent width:
+//! `proj_size` P if set, else H): `norm.weight [W]`, and for a LayerNorm `norm.bias [W]` (if
+//! norm); per layer K: `{cell}.weight_ih_lK [G·H, in_K]`, `{cell}.weight_hh_lK [G·H, R]`,
+//! `{cell}.bias_ih_lK [G·H]`, `{cell}.bias_hh_lK [G·H]` (zeros if the layers have no bias), and
+//! with `proj_size`, `lstm.weight_hr_lK [P, H]` (`in_0` = W, `in_K` = R after).
 //!
-//! State per layer: `h [H]`, and `c [H]` for LSTM.
+//! State per layer: `h [R]`, and `c [H]` for LSTM.
 
 use core::fmt;
 
 use crate::blocks::{Scratch, ScratchNeed, StepCtx};
 use crate::error::Error;
 use crate::format::BlockEntry;
-use crate::kernels::{all_finite, layer_norm, matvec, sigmoid_in_place, tanh_in_place, Mat};
-use crate::schema::{dim, BlockKind, Norm, TensorName, TensorSource};
+use crate::kernels::{all_finite, matvec, sigmoid_in_place, tanh_in_place, Mat};
+use crate::schema::{dim, BlockKind, Norm, NormKind, TensorName, TensorSource};
 use crate::slices::{copy, head, head_mut, split, split_mut};
 
 /// [`BlockEntry::flags`] bit: pre-norm.
 pub const FLAG_NORM: u8 = 1;
 /// [`BlockEntry::flags`] bit: residual connection.
 pub const FLAG_RESIDUAL: u8 = 2;
+/// [`BlockEntry::no_bias`] bit: the layers have no `bias_ih_lK` / `bias_hh_lK`.
+pub const NO_BIAS_LAYERS: u32 = 1;
+/// [`BlockEntry::no_bias`] bit: the pre-norm (a LayerNorm) has no `norm.bias`.
+pub const NO_BIAS_NORM: u32 = 2;
 
 /// Recurrent cell type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,14 +58,6 @@ impl Cell {
     pub const fn name(self) -> &'static str {
         self.kind().name()
     }
-
-    /// State words per hidden unit and layer: `h` and `c` for LSTM, `h` for GRU.
-    const fn state_per_unit(self) -> usize {
-        match self {
-            Cell::Lstm => 2,
-            Cell::Gru => 1,
-        }
-    }
 }
 
 /// An LSTM or GRU block.
@@ -73,48 +70,93 @@ pub struct RecurrentSpec {
     pub num_layers: usize,
     /// Input width.
     pub in_width: usize,
-    /// Hidden (= output) width.
+    /// Hidden width (the output width unless `proj_size` is set).
     pub hidden: usize,
+    /// LSTM projection size (0 = none, else below `hidden`): the width of `h` and the output.
+    pub proj_size: usize,
     /// Pre-norm.
     pub norm: bool,
-    /// Residual connection (then `hidden == in_width`).
+    /// Residual connection (then the output width equals `in_width`).
     pub residual: bool,
+    /// The module of the pre-norm (the model's `norm_kind`).
+    pub norm_kind: NormKind,
+    /// The layers have biases.
+    pub bias: bool,
+    /// The pre-norm (a LayerNorm) has a bias.
+    pub norm_bias: bool,
 }
 
 impl fmt::Display for RecurrentSpec {
-    /// `lstm x2 96 -> 96, norm, residual`.
+    /// `lstm x2 96 -> 96, norm, residual` (and `hidden 128 proj 96`, `rms norm`,
+    /// `no bias: layers, norm` where they apply).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:<4} x{} {} -> {}{}{}",
+            "{:<4} x{} {} -> {}",
             self.cell.name(),
             self.num_layers,
             self.in_width,
-            self.hidden,
-            if self.norm { ", norm" } else { "" },
-            if self.residual { ", residual" } else { "" }
-        )
+            self.out_width()
+        )?;
+        if self.proj_size > 0 {
+            write!(f, " (hidden {}, proj {})", self.hidden, self.proj_size)?;
+        }
+        if self.norm {
+            f.write_str(match self.norm_kind {
+                NormKind::Layer => ", norm",
+                NormKind::Rms => ", rms norm",
+            })?;
+        }
+        if self.residual {
+            f.write_str(", residual")?;
+        }
+        let no_norm_bias = self.norm && self.norm_kind == NormKind::Layer && !self.norm_bias;
+        match (!self.bias, no_norm_bias) {
+            (true, true) => f.write_str(", no bias: layers, norm"),
+            (true, false) => f.write_str(", no bias: layers"),
+            (false, true) => f.write_str(", no bias: norm"),
+            (false, false) => Ok(()),
+        }
     }
 }
 
 /// One stacked layer's weights.
 #[derive(Debug, Clone, Copy)]
 struct Layer<'a> {
-    w_ih: Mat<'a>,   // [G*H, in_K]
-    w_hh: Mat<'a>,   // [G*H, H]
-    b_ih: &'a [f32], // [G*H]
-    b_hh: &'a [f32], // [G*H]
+    w_ih: Mat<'a>,         // [G*H, in_K]
+    w_hh: Mat<'a>,         // [G*H, H]
+    b_ih: &'a [f32],       // [G*H]
+    b_hh: &'a [f32],       // [G*H]
+    w_hr: Option<Mat<'a>>, // [P, H] (proj_size)
 }
 
 impl RecurrentSpec {
     /// Decodes and validates the kind-specific fields of an entry (`in_width` already checked).
-    pub(crate) fn decode(e: &BlockEntry, cell: Cell) -> Result<Self, Error> {
+    pub(crate) fn decode(e: &BlockEntry, cell: Cell, norm_kind: NormKind) -> Result<Self, Error> {
         let hidden = dim(e.hidden, "block hidden")?;
         let num_layers = dim(e.num_layers, "recurrent block fields")?;
-        if e.heads != 0 || e.window != 0 || e.ffn_dim != 0 || e.activation != 0 {
+        if e.heads != 0
+            || e.window != 0
+            || e.ffn_dim != 0
+            || e.activation != 0
+            || e.pos != 0
+            || e.kv_heads != 0
+            || e.rope_theta.to_bits() != 0
+        {
             return Err(Error::Malformed {
                 what: "recurrent block fields",
             });
+        }
+        // `proj_size`: LSTM only, below `hidden` (as `nn.LSTM` requires).
+        let proj_size = e.proj_size as usize;
+        if proj_size != 0 && (cell != Cell::Lstm || proj_size >= hidden) {
+            return Err(Error::Malformed { what: "proj_size" });
+        }
+        let norm = e.flags & FLAG_NORM != 0;
+        let norm_bias_bit = norm && norm_kind == NormKind::Layer;
+        let allowed = NO_BIAS_LAYERS | if norm_bias_bit { NO_BIAS_NORM } else { 0 };
+        if e.no_bias & !allowed != 0 {
+            return Err(Error::Malformed { what: "no_bias" });
         }
         if e.flags & !(FLAG_NORM | FLAG_RESIDUAL) != 0 {
             return Err(Error::Malformed {
@@ -126,10 +168,14 @@ impl RecurrentSpec {
             num_layers,
             in_width: e.in_width as usize,
             hidden,
-            norm: e.flags & FLAG_NORM != 0,
+            proj_size,
+            norm,
             residual: e.flags & FLAG_RESIDUAL != 0,
+            norm_kind,
+            bias: e.no_bias & NO_BIAS_LAYERS == 0,
+            norm_bias: e.no_bias & NO_BIAS_NORM == 0,
         };
-        if spec.residual && hidden != spec.in_width {
+        if spec.residual && spec.out_width() != spec.in_width {
             return Err(Error::Malformed {
                 what: "residual block hidden",
             });
@@ -144,7 +190,7 @@ impl RecurrentSpec {
             flags: (if self.norm { FLAG_NORM } else { 0 })
                 | (if self.residual { FLAG_RESIDUAL } else { 0 }),
             activation: 0,
-            reserved: 0,
+            pos: 0,
             num_layers: self.num_layers as u32,
             in_width: self.in_width as u32,
             hidden: self.hidden as u32,
@@ -152,18 +198,50 @@ impl RecurrentSpec {
             window: 0,
             ffn_dim: 0,
             first_tensor: 0,
+            kv_heads: 0,
+            proj_size: self.proj_size as u32,
+            rope_theta: 0.0,
+            no_bias: (if self.bias { 0 } else { NO_BIAS_LAYERS })
+                | (if self.norm_bias || !self.norm || self.norm_kind == NormKind::Rms {
+                    0
+                } else {
+                    NO_BIAS_NORM
+                }),
+        }
+    }
+
+    /// The block's output width: `proj_size` if set, else `hidden`.
+    pub fn out_width(&self) -> usize {
+        self.rec_width()
+    }
+
+    /// The width of the recurrent state `h`: `proj_size` if set, else `hidden`.
+    fn rec_width(&self) -> usize {
+        if self.proj_size > 0 {
+            self.proj_size
+        } else {
+            self.hidden
         }
     }
 
     fn norm<'a>(&self, index: usize, t: &mut impl TensorSource<'a>) -> Option<Norm<'a>> {
-        self.norm
-            .then(|| Norm::read(t, Some(index), "norm", self.in_width))
+        self.norm.then(|| {
+            Norm::read(
+                t,
+                Some(index),
+                "norm",
+                self.in_width,
+                self.norm_kind,
+                self.norm_bias,
+            )
+        })
     }
 
     /// Layer `k`'s tensors (read in order after the norm and layers `0..k`).
     fn layer<'a>(&self, index: usize, k: usize, t: &mut impl TensorSource<'a>) -> Layer<'a> {
         let g = self.cell.gates() * self.hidden;
-        let in_k = if k == 0 { self.in_width } else { self.hidden };
+        let r = self.rec_width();
+        let in_k = if k == 0 { self.in_width } else { r };
         let name = |param| TensorName {
             block: Some(index),
             module: self.cell.name(),
@@ -172,9 +250,11 @@ impl RecurrentSpec {
         };
         Layer {
             w_ih: t.mat(name("weight_ih_l"), g, in_k),
-            w_hh: t.mat(name("weight_hh_l"), g, self.hidden),
-            b_ih: t.vector(name("bias_ih_l"), g),
-            b_hh: t.vector(name("bias_hh_l"), g),
+            w_hh: t.mat(name("weight_hh_l"), g, r),
+            b_ih: t.bias(name("bias_ih_l"), g, self.bias),
+            b_hh: t.bias(name("bias_hh_l"), g, self.bias),
+            w_hr: (self.proj_size > 0)
+                .then(|| t.mat(name("weight_hr_l"), self.proj_size, self.hidden)),
         }
     }
 
@@ -186,10 +266,17 @@ impl RecurrentSpec {
         }
     }
 
-    /// `num_layers × H` words (`× 2` for LSTM).
+    /// State words of one layer: `h [R]`, and `c [H]` for LSTM.
+    fn layer_words(&self) -> Option<usize> {
+        match self.cell {
+            Cell::Lstm => self.rec_width().checked_add(self.hidden),
+            Cell::Gru => Some(self.hidden),
+        }
+    }
+
+    /// `num_layers × (R + H)` words for LSTM, `num_layers × H` for GRU.
     pub(crate) fn state_words(&self) -> Option<usize> {
-        self.num_layers
-            .checked_mul(self.hidden.checked_mul(self.cell.state_per_unit())?)
+        self.num_layers.checked_mul(self.layer_words()?)
     }
 
     pub(crate) fn scratch(&self) -> ScratchNeed {
@@ -218,12 +305,13 @@ impl RecurrentSpec {
     ) -> bool {
         let w = self.in_width;
         let hid = self.hidden;
-        let per = self.cell.state_per_unit() * hid; // state words per layer
+        let rw = self.rec_width(); // R: the width of h and of the output
+        let per = self.layer_words().unwrap_or(0); // state words per layer
         let gn = self.cell.gates() * hid;
         {
             let (x, u) = (head(s.x, w), head_mut(s.u, w)); // [W]
             match self.norm(index, t) {
-                Some(n) => layer_norm(x, n.w, n.b, ctx.eps, u),
+                Some(n) => n.apply(x, ctx.eps, u),
                 None => copy(u, x),
             }
         }
@@ -231,10 +319,10 @@ impl RecurrentSpec {
         // `max(1)`: `per` ≥ 1 on a validated model; it only keeps `chunks_exact_mut` total.
         for (k, layer) in layers.chunks_exact_mut(per.max(1)).enumerate() {
             let l = self.layer(index, k, t);
-            let input = head(s.u, if k == 0 { w } else { hid }); // [in_K]
+            let input = head(s.u, if k == 0 { w } else { rw }); // [in_K]
             let gi = head_mut(s.g, gn); // [G*H]
             let gh = head_mut(s.g2, gn); // [G*H]
-            let (h, c) = split_mut(layer, hid); // [H] each (c empty for GRU)
+            let (h, c) = split_mut(layer, rw); // h [R], c [H] (empty for GRU)
             matvec(&l.w_ih, input, l.b_ih, gi, s.q8);
             matvec(&l.w_hh, h, l.b_hh, gh, s.q8);
             // pre-activations, then each gate's nonlinearity over all H units at once (the
@@ -259,8 +347,22 @@ impl RecurrentSpec {
                         *cn = *cj;
                     }
                     tanh_in_place(cn);
-                    for ((hj, &o), &t) in h.iter_mut().zip(o.iter()).zip(cn.iter()) {
-                        *hj = o * t;
+                    match &l.w_hr {
+                        None => {
+                            for ((hj, &o), &t) in h.iter_mut().zip(o.iter()).zip(cn.iter()) {
+                                *hj = o * t;
+                            }
+                        }
+                        Some(w_hr) => {
+                            // h = W_hr · (o ∘ tanh(c')), no bias: gi's first P entries (the i
+                            // and f gates, consumed) serve as the zero bias.
+                            for (t, &o) in cn.iter_mut().zip(o.iter()) {
+                                *t *= o;
+                            }
+                            let zero = head_mut(gi, rw);
+                            zero.fill(0.0);
+                            matvec(w_hr, cn, zero, h, s.q8);
+                        }
                     }
                 }
                 Cell::Gru => {
@@ -282,10 +384,10 @@ impl RecurrentSpec {
                 }
             }
             // The new h is the next layer's input, and the top layer's is the block's output.
-            copy(head_mut(s.u, hid), h);
+            copy(head_mut(s.u, rw), h);
         }
-        let h = head(s.u, hid); // [H], the top layer's new h
-        let x = head_mut(s.x, hid);
+        let h = head(s.u, rw); // [R], the top layer's new h
+        let x = head_mut(s.x, rw);
         if self.residual {
             for (x, &v) in x.iter_mut().zip(h) {
                 *x += v;

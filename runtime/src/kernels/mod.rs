@@ -8,7 +8,7 @@ pub mod reference;
 
 use half::f16;
 
-use crate::slices::{copy, head, head_mut, range, split};
+use crate::slices::{copy, head, head_mut, range, split, split_mut};
 
 pub use crate::schema::Activation;
 
@@ -578,3 +578,37 @@ pub fn softmax(x: &mut [f32]) {
 
 #[cfg(test)]
 mod tests;
+
+/// PyTorch's `nn.RMSNorm`: `x / sqrt(mean(x²) + eps) · w`. `x, w, out: [n]`.
+pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let n = x.len() as f32;
+    let mut ss = 0.0f32;
+    for &v in x {
+        ss += v * v;
+    }
+    let r = 1.0 / libm::sqrtf(ss / n + eps);
+    for ((o, &v), &wi) in out.iter_mut().zip(x).zip(w) {
+        *o = v * r * wi;
+    }
+}
+
+/// Rotates `x` (one head, `[D]`, D even) by the RoPE angles whose cosines and sines are `cs`
+/// (`[D]`: `cos a_d` for `d < D/2`, then `sin a_d`), "rotate half" convention, into `out`:
+/// `out[d] = x[d]·cos − x[d + D/2]·sin`, `out[d + D/2] = x[d + D/2]·cos + x[d]·sin`.
+pub fn rope_rotate(x: &[f32], cs: &[f32], out: &mut [f32]) {
+    let half = x.len() / 2;
+    let (x1, x2) = split(x, half);
+    let (c, s) = split(cs, half);
+    let (o1, o2) = split_mut(out, half);
+    for (((((o1, o2), &a), &b), &c), &s) in o1
+        .iter_mut()
+        .zip(o2.iter_mut())
+        .zip(x1)
+        .zip(x2)
+        .zip(c)
+        .zip(s)
+    {
+        *o1 = a * c - b * s;
+        *o2 = b * c + a * s;
+    }
+}

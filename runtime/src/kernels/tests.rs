@@ -578,3 +578,37 @@ fn layer_norm_softmax_activations_match_f64() {
         }
     }
 }
+
+#[test]
+fn rms_norm_matches_f64() {
+    let mut rng = Rng::new(11);
+    let x: Vec<f32> = (0..24).map(|_| rng.f32() * 4.0).collect();
+    let w: Vec<f32> = (0..24).map(|_| 1.0 + rng.f32() * 0.1).collect();
+    let mut out = std::vec![0f32; 24];
+    crate::kernels::rms_norm(&x, &w, 1e-5, &mut out);
+    let ms = x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / 24.0;
+    for i in 0..24 {
+        let e = x[i] as f64 / (ms + 1e-5).sqrt() * w[i] as f64;
+        assert!((out[i] as f64 - e).abs() < 1e-5, "{i}");
+    }
+}
+
+#[test]
+fn rope_rotate_matches_f64() {
+    let mut rng = Rng::new(12);
+    let x: Vec<f32> = (0..8).map(|_| rng.f32() * 2.0).collect();
+    let angles = [0.3f64, -1.2, 2.5, 0.0];
+    let mut cs = std::vec![0f32; 8];
+    for d in 0..4 {
+        cs[d] = angles[d].cos() as f32;
+        cs[4 + d] = angles[d].sin() as f32;
+    }
+    let mut out = std::vec![0f32; 8];
+    crate::kernels::rope_rotate(&x, &cs, &mut out);
+    for d in 0..4 {
+        let (c, s) = (angles[d].cos(), angles[d].sin());
+        let (a, b) = (x[d] as f64, x[d + 4] as f64);
+        assert!((out[d] as f64 - (a * c - b * s)).abs() < 1e-6);
+        assert!((out[d + 4] as f64 - (b * c + a * s)).abs() < 1e-6);
+    }
+}
