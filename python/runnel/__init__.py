@@ -9,7 +9,9 @@ runtime (and the same bits) as on the microcontroller.
     outputs = session.run(tokens)            # [T, output_dim], continuing the stream
 
 `runnel.torch.export(module, path, ...)` writes a contract model from a PyTorch module (needs
-torch); `runnel.reference` is the contract's PyTorch reference implementation.
+torch); `runnel.reference` is the contract's PyTorch reference implementation (needs torch:
+`RunnelRef` runs a whole sequence with stock modules, `StepRunner` one step at a time,
+`load_model`/`save_model` read and write contract files), to compare against.
 """
 from ._runnel import Model, RunnelError, Session, __version__, convert
 

@@ -131,3 +131,17 @@ def test_what_the_contract_cannot_express_is_refused_by_name(tmp_path):
     m.extra = nn.Linear(3, 3)  # a parameter the contract has no name for
     with pytest.raises(rt.ExportError, match="extra"):
         rt.export(m, tmp_path / "a.safetensors", window=[5, 9])
+
+
+def test_the_reference_is_importable_from_the_package(tmp_path):
+    import runnel.reference as pkg_ref
+
+    full, m = build(CONFIGS[0], 3)
+    path = tmp_path / "m.safetensors"
+    rt.export(m, path, window=[None, 6, None], residual=[True, None, False])
+    model, cfg = pkg_ref.load_model(str(path))
+    x = inputs_for(full)
+    with torch.no_grad():
+        assert torch.allclose(model(x), m(x))
+    steps = pkg_ref.StepRunner(dict(model.state_dict()), cfg).run(x)
+    assert torch.allclose(steps.float(), m(x), atol=1e-4)

@@ -1,0 +1,1 @@
+../../reference/runnel_ref.py
