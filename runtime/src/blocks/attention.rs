@@ -658,8 +658,14 @@ impl Kv<'_> {
                 }
             }
             Kv::F16(d) => {
-                for (o, v) in out.iter_mut().zip(range(d, at, n)) {
-                    *o += p * v.to_f32();
+                // converted 32 at a time (exact), then the same products and sums as f32
+                let mut buf = [0f32; 32];
+                for (o, v) in out.chunks_mut(32).zip(range(d, at, n).chunks(32)) {
+                    let w = head_mut(&mut buf, v.len());
+                    kernels::f16_to_f32_slice(v, w);
+                    for (o, &v) in o.iter_mut().zip(w.iter()) {
+                        *o += p * v;
+                    }
                 }
             }
             Kv::I8(d) => {
