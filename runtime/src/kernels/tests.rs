@@ -145,15 +145,19 @@ fn check_rows(
 /// firmware bench checks it).
 type DotRowsI8 = fn(&[i8], usize, &[i8], &mut [i32]);
 
-fn dot_rows_variants() -> [(&'static str, DotRowsI8); 3] {
+fn dot_rows_variants() -> Vec<(&'static str, DotRowsI8)> {
     fn generic(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
         dot_rows_i8_with(reference::dot_i8, q, cols, xq, sums)
     }
-    [
+    #[allow(unused_mut)]
+    let mut v: Vec<(&'static str, DotRowsI8)> = std::vec![
         ("dispatch", dot_rows_i8),
         ("riscv32-blocked", arch::riscv32::dot_rows_i8_blocked),
         ("generic", generic),
-    ]
+    ];
+    #[cfg(target_arch = "x86_64")]
+    v.extend(arch::x86_64::dot_rows_variants());
+    v
 }
 
 #[test]
@@ -186,6 +190,22 @@ fn every_i8_row_sum_kernel_equals_reference() {
                         assert!(got.iter().all(|&v| v == -7), "{name}: short xq");
                     }
                 }
+            }
+        }
+    }
+    // Extreme bytes (−128 weights, where a sign trick would overflow) over every SIMD width.
+    for (rows, cols) in [(5usize, 96usize), (8, 100), (4, 33), (9, 192)] {
+        for seed in 0..4u64 {
+            let mut rng = Rng::new(seed);
+            let mut byte = || [-128i8, 127][(rng.next_u64() & 1) as usize];
+            let q: Vec<i8> = (0..rows * cols).map(|_| byte()).collect();
+            let xq: Vec<i8> = (0..cols).map(|_| byte()).collect();
+            let mut want = std::vec![0i32; rows];
+            reference::dot_rows_i8(&q, cols, &xq, &mut want);
+            for (name, f) in dot_rows_variants() {
+                let mut got = std::vec![0i32; rows];
+                f(&q, cols, &xq, &mut got);
+                assert_eq!(got, want, "{name} extremes rows={rows} cols={cols}");
             }
         }
     }

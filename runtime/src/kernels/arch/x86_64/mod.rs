@@ -108,37 +108,34 @@ pub fn variant() -> &'static str {
     }
 }
 
-/// `x[i] = libm::expf(x[i])` eight at a time (AVX2); `false` (nothing done) without AVX2.
+/// Runs one of [`vmath`]'s eight-lane kernels over `x` when the CPU has AVX2; `false` (nothing
+/// done) without it.
 #[inline]
-pub fn exp_in_place(x: &mut [f32]) -> bool {
+fn with_avx2(x: &mut [f32], kernel: unsafe fn(&mut [f32])) -> bool {
     if cpu() & has::AVX2 == 0 {
         return false;
     }
-    // SAFETY: the CPU has AVX2 (checked above).
-    unsafe { vmath::exp_avx2(x) };
+    // SAFETY: the CPU has AVX2 (checked above), all these kernels need.
+    unsafe { kernel(x) };
     true
+}
+
+/// `x[i] = libm::expf(x[i])` eight at a time (AVX2); `false` (nothing done) without AVX2.
+#[inline]
+pub fn exp_in_place(x: &mut [f32]) -> bool {
+    with_avx2(x, vmath::exp_avx2)
 }
 
 /// `x[i] = libm::tanhf(x[i])` eight at a time (AVX2); `false` (nothing done) without AVX2.
 #[inline]
 pub fn tanh_in_place(x: &mut [f32]) -> bool {
-    if cpu() & has::AVX2 == 0 {
-        return false;
-    }
-    // SAFETY: the CPU has AVX2 (checked above).
-    unsafe { vmath::tanh_avx2(x) };
-    true
+    with_avx2(x, vmath::tanh_avx2)
 }
 
 /// `x[i] = sigmoid(x[i])` eight at a time (AVX2); `false` (nothing done) without AVX2.
 #[inline]
 pub fn sigmoid_in_place(x: &mut [f32]) -> bool {
-    if cpu() & has::AVX2 == 0 {
-        return false;
-    }
-    // SAFETY: the CPU has AVX2 (checked above).
-    unsafe { vmath::sigmoid_avx2(x) };
-    true
+    with_avx2(x, vmath::sigmoid_avx2)
 }
 
 /// `Σ a[i]·b[i]` over int8 with the variant this process runs.
@@ -152,9 +149,24 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     }
 }
 
-/// The int8 rows of a matvec (see [`crate::kernels::rows_i8_with`]) with the best kernel this
-/// process may run: AVX-512 VNNI, else AVX2, four rows per pass; else the reference loop. The CPU
-/// is asked once per call, not once per row.
+/// The exact int8 row sums (see [`reference::dot_rows_i8`]) with the best kernel this process
+/// may run: AVX-512 VNNI, else AVX2, four rows per pass; else one reference dot product per row.
+/// The CPU is asked once per call, not once per row.
+pub fn dot_rows_i8(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
+    let f = cpu();
+    if f & has::VNNI != 0 {
+        // SAFETY: `cpu()` says the CPU has AVX2, AVX-512 VNNI and VL.
+        unsafe { int8::dot_rows_i8_vnni(q, cols, xq, sums) }
+    } else if f & has::AVX2 != 0 {
+        // SAFETY: `cpu()` says the CPU has AVX2.
+        unsafe { int8::dot_rows_i8_avx2(q, cols, xq, sums) }
+    } else {
+        crate::kernels::dot_rows_i8_with(reference::dot_i8, q, cols, xq, sums)
+    }
+}
+
+/// [`crate::kernels::rows_i8_via_sums`] over [`dot_rows_i8`], as on the other instruction sets.
+#[inline]
 pub fn rows_i8(
     q: &[i8],
     scales: &[f32],
@@ -164,16 +176,34 @@ pub fn rows_i8(
     bias: &[f32],
     out: &mut [f32],
 ) {
-    let f = cpu();
-    if f & has::VNNI != 0 {
-        // SAFETY: `cpu()` says the CPU has AVX2, AVX-512 VNNI and VL.
-        unsafe { int8::rows_i8_vnni(q, scales, cols, xq, sx, bias, out) }
-    } else if f & has::AVX2 != 0 {
-        // SAFETY: `cpu()` says the CPU has AVX2.
-        unsafe { int8::rows_i8_avx2(q, scales, cols, xq, sx, bias, out) }
-    } else {
-        crate::kernels::rows_i8_with(reference::dot_i8, q, scales, cols, xq, sx, bias, out)
+    crate::kernels::rows_i8_via_sums(dot_rows_i8, q, scales, cols, xq, sx, bias, out)
+}
+
+/// A row-sum kernel (`q, cols, xq, sums`), as the kernel harness lists them.
+#[cfg(test)]
+pub(crate) type DotRows = fn(&[i8], usize, &[i8], &mut [i32]);
+
+/// The AVX2 and AVX-512 VNNI row-sum kernels this CPU can run, for the kernel harness.
+#[cfg(test)]
+pub(crate) fn dot_rows_variants() -> impl Iterator<Item = (&'static str, DotRows)> {
+    extern crate std;
+    fn avx2(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
+        // SAFETY: only listed after the CPU reported AVX2.
+        unsafe { int8::dot_rows_i8_avx2(q, cols, xq, sums) }
     }
+    fn vnni(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
+        // SAFETY: only listed after the CPU reported AVX2, AVX-512 VNNI and VL.
+        unsafe { int8::dot_rows_i8_vnni(q, cols, xq, sums) }
+    }
+    let avx2_ok = std::is_x86_feature_detected!("avx2");
+    let vnni_ok = avx2_ok
+        && std::is_x86_feature_detected!("avx512vnni")
+        && std::is_x86_feature_detected!("avx512vl");
+    let list: [(&'static str, DotRows, bool); 2] = [
+        ("x86_64-avx2", avx2, avx2_ok),
+        ("x86_64-avx512vnni", vnni, vnni_ok),
+    ];
+    list.into_iter().filter(|v| v.2).map(|(n, f, _)| (n, f))
 }
 
 /// `Σ a[i]·b[i]` with AVX2: sign-extend 16 bytes to i16 lanes, `vpmaddwd` into i32 lanes.
