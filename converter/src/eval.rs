@@ -4,9 +4,10 @@
 
 use std::time::Instant;
 
-use runnel::{DType, Model, Session};
+use runnel::{DType, Model};
 
-use crate::stream::Inputs;
+use crate::stream::{run_session_with, with_session, Inputs};
+use crate::text::{argmax_of, surprisal_bits};
 use crate::{convert, AlignedBytes, ConvertOptions, Error};
 
 /// The weights × KV-cache modes `eval` compares, f32/f32 (the reference) first.
@@ -76,7 +77,7 @@ pub fn eval(
         let agree = outputs
             .chunks_exact(dim)
             .zip(reference.chunks_exact(dim))
-            .filter(|(a, b)| argmax(a) == argmax(b))
+            .filter(|(a, b)| argmax_of(a) == argmax_of(b))
             .count();
         reports.push(ModeReport {
             weights,
@@ -99,38 +100,20 @@ fn stream(
     inputs: &Inputs,
     mut progress: impl FnMut(usize),
 ) -> Result<(Vec<f32>, f64), Error> {
-    let dim = m.output_dim();
-    let mut arena = vec![0u32; m.state_bytes().div_ceil(4)];
-    let mut s = Session::new(m, bytemuck::cast_slice_mut(&mut arena))?;
-    let mut out = vec![0f32; inputs.len() * dim];
+    let mut out = Vec::with_capacity(inputs.len() * m.output_dim());
     let mut times = Vec::with_capacity(inputs.len());
-    for (t, o) in out.chunks_exact_mut(dim).enumerate() {
-        let t0 = Instant::now();
-        match inputs {
-            Inputs::Tokens(toks) => {
-                let tok = u32::try_from(toks[t])
-                    .map_err(|_| Error::new(format!("inputs: token {} at step {t}", toks[t])))?;
-                s.step_token(tok, o)
-            }
-            Inputs::Frames { dim: fd, data } => s.step_frame(&data[t * fd..(t + 1) * fd], o),
-        }
-        .map_err(|e| Error::new(format!("step {t}: {e}")))?;
-        times.push(t0.elapsed().as_secs_f64() * 1e6);
-        progress(t + 1);
-    }
+    with_session(m, |s| {
+        let mut t0 = Instant::now();
+        run_session_with(s, inputs, |row| {
+            times.push(t0.elapsed().as_secs_f64() * 1e6);
+            out.extend_from_slice(row);
+            progress(times.len());
+            t0 = Instant::now();
+            Ok(())
+        })
+    })?;
     times.sort_by(f64::total_cmp);
-    Ok((out, times[times.len() / 2]))
-}
-
-/// Index of the largest value (first on ties).
-fn argmax(v: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
+    Ok((out, times.get(times.len() / 2).copied().unwrap_or(0.0)))
 }
 
 /// Mean −log2 p(next token) over steps `0..T−1`, the outputs read as logits.
@@ -144,14 +127,7 @@ fn bits_per_token(out: &[f32], dim: usize, inputs: &Inputs) -> Option<f64> {
     let mut sum = 0.0f64;
     for (row, &next) in out.chunks_exact(dim).zip(&toks[1..]) {
         let next = usize::try_from(next).ok().filter(|&n| n < dim)?;
-        let max = row.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x as f64));
-        let lse = max
-            + row
-                .iter()
-                .map(|&x| (x as f64 - max).exp())
-                .sum::<f64>()
-                .ln();
-        sum += (lse - row[next] as f64) / std::f64::consts::LN_2;
+        sum += surprisal_bits(row, next);
     }
     Some(sum / (toks.len() - 1) as f64)
 }
@@ -222,7 +198,7 @@ mod tests {
 
     #[test]
     fn argmax_takes_the_first_maximum() {
-        assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
-        assert_eq!(argmax(&[]), 0);
+        assert_eq!(argmax_of(&[1.0, 3.0, 3.0]), 1);
+        assert_eq!(argmax_of(&[]), 0);
     }
 }

@@ -192,7 +192,7 @@ impl<W: Write> OutputsWriter<W> {
 }
 
 /// Runs `f` on a fresh session of `model`.
-fn with_session<T>(
+pub(crate) fn with_session<T>(
     model: &runnel::Model<'_>,
     f: impl FnOnce(&mut runnel::Session<'_, '_>) -> Result<T, Error>,
 ) -> Result<T, Error> {

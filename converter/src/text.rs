@@ -38,17 +38,22 @@ pub fn bits_per_char(
     let mut argmax = Vec::with_capacity(ids.len());
     for w in ids.windows(2) {
         session.step_token(w[0], &mut logits)?;
-        let max = logits.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)) as f64;
-        let lse = max
-            + logits
-                .iter()
-                .map(|&v| (v as f64 - max).exp())
-                .sum::<f64>()
-                .ln();
-        bits += (lse - logits[w[1] as usize] as f64) / std::f64::consts::LN_2;
+        bits += surprisal_bits(&logits, w[1] as usize);
         argmax.push(argmax_of(&logits));
     }
     Ok((bits / (ids.len().saturating_sub(1).max(1)) as f64, argmax))
+}
+
+/// `−log2 softmax(logits)[next]`, in f64: the bits a model spends on the token that came next.
+pub fn surprisal_bits(logits: &[f32], next: usize) -> f64 {
+    let max = logits.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)) as f64;
+    let lse = max
+        + logits
+            .iter()
+            .map(|&v| (v as f64 - max).exp())
+            .sum::<f64>()
+            .ln();
+    (lse - logits[next] as f64) / std::f64::consts::LN_2
 }
 
 /// Index of the largest logit (the first one on ties).
