@@ -249,6 +249,9 @@ pub fn run_session_with(
                 each(&row)?;
             }
         }
+        Inputs::Frames { dim: 0, .. } => {
+            return Err(Error::new("inputs: frames with no features"));
+        }
         Inputs::Frames { dim, data } => {
             for (t, frame) in data.chunks_exact(*dim).enumerate() {
                 session

@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use runnel::{InputKind, Model, Session};
 use runnel_converter::io::{check_output_is_not_an_input, write_file_atomically};
+use runnel_converter::stream::{run_session, Inputs};
 use runnel_converter::{parse_dtype, AlignedBytes, ConvertOptions};
 
 create_exception!(
@@ -210,31 +211,17 @@ impl PySession {
         inputs: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let dim = self.output_dim();
-        let mut out: Vec<f32>;
-        if let Ok(frames) = inputs.extract::<PyReadonlyArray2<'py, f32>>() {
-            let [t, fd] = [frames.shape()[0], frames.shape()[1]];
-            let data = frames.as_slice().map_err(err)?;
-            out = vec![0f32; t * dim];
-            for (i, o) in out.chunks_exact_mut(dim.max(1)).enumerate() {
-                let f = &data[i * fd..(i + 1) * fd];
-                self.s
-                    .session
-                    .step_frame(f, o)
-                    .map_err(|e| err(format!("step {i}: {e}")))?;
+        let inputs = if let Ok(frames) = inputs.extract::<PyReadonlyArray2<'py, f32>>() {
+            Inputs::Frames {
+                dim: frames.shape()[1],
+                data: frames.as_slice().map_err(err)?.to_vec(),
             }
         } else {
-            let tokens: Vec<i64> = inputs.extract().map_err(|_| {
+            Inputs::Tokens(inputs.extract().map_err(|_| {
                 err("inputs: expected a 1-D array of token ids or a 2-D float32 array of frames")
-            })?;
-            out = vec![0f32; tokens.len() * dim];
-            for (i, (o, &t)) in out.chunks_exact_mut(dim.max(1)).zip(&tokens).enumerate() {
-                let t = u32::try_from(t).map_err(|_| err(format!("step {i}: token {t}")))?;
-                self.s
-                    .session
-                    .step_token(t, o)
-                    .map_err(|e| err(format!("step {i}: {e}")))?;
-            }
-        }
+            })?)
+        };
+        let out = run_session(&mut self.s.session, &inputs).map_err(err)?;
         let rows = out.len() / dim.max(1);
         let arr = PyArray1::from_vec(py, out);
         arr.reshape([rows, dim])

@@ -77,3 +77,11 @@ def test_errors_are_exceptions_with_the_runtimes_message(tmp_path):
         runnel.convert(model, model)
     with pytest.raises(runnel.RunnelError, match="unknown type"):
         runnel.convert(model, tmp_path / "x.rnl", weights="int4")
+
+
+def test_frames_without_features_are_an_error(tmp_path):
+    model, _, _ = fixture("frames_gru")
+    blob = tmp_path / "m.rnl"
+    runnel.convert(model, blob)
+    with pytest.raises(runnel.RunnelError, match="no features"):
+        runnel.Model.load(str(blob)).session().run(np.zeros((3, 0), dtype=np.float32))
