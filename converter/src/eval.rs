@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use runnel::{DType, Model};
 
-use crate::stream::{run_session_with, with_session, Inputs};
+use crate::stream::{check_inputs, run_session_with, with_session, Inputs};
 use crate::text::{argmax_of, surprisal_bits};
 use crate::{convert, AlignedBytes, ConvertOptions, Error};
 
@@ -48,7 +48,7 @@ pub struct ModeReport {
 }
 
 /// Converts `model` in every mode of [`MODES`], streams `inputs` through each from a fresh
-/// session, and measures it. `progress(done, total)` is called after each step, `total` being
+/// session, and measures it. Inputs that do not fit the model are refused before any run. `progress(done, total)` is called after each step, `total` being
 /// the steps of all modes together.
 pub fn eval(
     model: &[u8],
@@ -66,6 +66,10 @@ pub fn eval(
         let c = convert(model, &ConvertOptions { weights, kv })?;
         let blob = AlignedBytes::new(&c.blob);
         let m = Model::from_bytes(blob.as_bytes())?;
+        if i == 0 {
+            // before any long run: the first (f32) blob tells whether the inputs fit
+            check_inputs(inputs, m.input_kind())?;
+        }
         let (outputs, us) = stream(&m, inputs, |s| progress(i * steps + s, total))?;
         let dim = m.output_dim();
         let reference = reference.get_or_insert_with(|| outputs.clone());

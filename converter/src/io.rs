@@ -128,6 +128,22 @@ pub fn write_atomically<T>(
     Ok(value)
 }
 
+/// `runnel convert`: reads the model file `model`, converts it with `opts` and writes the blob to
+/// `output` atomically, refusing an output that is the input. Returns the conversion (blob and
+/// report). The CLI and the Python package both call it.
+pub fn convert_file(
+    model: &Path,
+    output: &Path,
+    opts: &crate::ConvertOptions,
+) -> Result<crate::Converted, Error> {
+    check_output_is_not_an_input(output, &[model])?;
+    let bytes = fs::read(model).map_err(|e| io_err("read", model, e))?;
+    let c = crate::convert(&bytes, opts)
+        .map_err(|e| Error::new(format!("cannot convert {}: {e}", model.display())))?;
+    write_file_atomically(output, &c.blob)?;
+    Ok(c)
+}
+
 /// Writes `bytes` to `target` atomically (see [`write_atomically`]).
 pub fn write_file_atomically(target: &Path, bytes: &[u8]) -> Result<(), Error> {
     write_atomically(target, |w| {

@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use runnel::{InputKind, Model};
-use runnel_converter::io::{check_output_is_not_an_input, write_atomically, write_file_atomically};
-use runnel_converter::{convert, eval, stream, AlignedBytes, ConvertOptions};
+use runnel_converter::io::{check_output_is_not_an_input, convert_file, write_atomically};
+use runnel_converter::{eval, stream, AlignedBytes, ConvertOptions};
 
 #[derive(Parser)]
 #[command(
@@ -67,20 +67,6 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// Checks that the inputs fit the model's input kind.
-fn check_inputs(inp: &stream::Inputs, kind: InputKind) -> Result<()> {
-    match (inp, kind) {
-        (stream::Inputs::Tokens(_), InputKind::Tokens { .. }) => Ok(()),
-        (stream::Inputs::Frames { dim, .. }, InputKind::Frames { dim: want }) if *dim == want => {
-            Ok(())
-        }
-        (stream::Inputs::Frames { dim, .. }, InputKind::Frames { dim: want }) => {
-            bail!("inputs: frames have {dim} features, the model takes {want}")
-        }
-        (_, kind) => bail!("inputs do not match the model's input kind ({kind:?})"),
-    }
 }
 
 fn read(path: &PathBuf) -> Result<Vec<u8>> {
@@ -203,15 +189,11 @@ fn main() -> Result<()> {
             kv,
             verbose,
         } => {
-            check_output_is_not_an_input(&output, &[&model])?;
             let opts = ConvertOptions {
                 weights: runnel_converter::parse_dtype(&weights)?,
                 kv: runnel_converter::parse_dtype(&kv)?,
             };
-            let bytes = read(&model)?;
-            let c = convert(&bytes, &opts)
-                .with_context(|| format!("cannot convert {}", model.display()))?;
-            write_file_atomically(&output, &c.blob)?;
+            let c = convert_file(&model, &output, &opts)?;
             // One line, so that what follows is exactly `runnel inspect`'s output.
             let bias_free = c.config.bias_free_modules();
             if bias_free.is_empty() {
@@ -265,7 +247,7 @@ fn main() -> Result<()> {
             let m = Model::from_bytes(b.as_bytes())
                 .with_context(|| format!("cannot load {}", blob.display()))?;
             let inp = stream::read_inputs(&read(&inputs)?)?;
-            check_inputs(&inp, m.input_kind())?;
+            stream::check_inputs(&inp, m.input_kind())?;
             // Rows go to disk as they are computed; the file appears only once complete.
             write_atomically(&output, |w| stream::run_to(&m, &inp, w).map(drop))
                 .with_context(|| format!("{} not written", output.display()))?;
@@ -277,19 +259,7 @@ fn main() -> Result<()> {
             json,
         } => {
             let bytes = read(&model)?;
-            // the f32 blob tells whether the inputs fit, before any long run
-            let f32 = convert(
-                &bytes,
-                &ConvertOptions {
-                    weights: runnel::DType::F32,
-                    kv: runnel::DType::F32,
-                },
-            )
-            .with_context(|| format!("cannot convert {}", model.display()))?;
-            let aligned = AlignedBytes::new(&f32.blob);
-            let kind = Model::from_bytes(aligned.as_bytes())?.input_kind();
             let inp = stream::read_inputs(&read(&inputs)?)?;
-            check_inputs(&inp, kind)?;
             let mut bar = Progress::new();
             let reports = eval::eval(&bytes, &inp, |done, total| bar.update(done, total))?;
             bar.finish();

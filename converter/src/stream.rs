@@ -191,6 +191,21 @@ impl<W: Write> OutputsWriter<W> {
     }
 }
 
+/// Checks that the inputs fit a model's input kind (tokens for tokens, frames of its width).
+pub fn check_inputs(inputs: &Inputs, kind: runnel::InputKind) -> Result<(), Error> {
+    use runnel::InputKind;
+    match (inputs, kind) {
+        (Inputs::Tokens(_), InputKind::Tokens { .. }) => Ok(()),
+        (Inputs::Frames { dim, .. }, InputKind::Frames { dim: want }) if *dim == want => Ok(()),
+        (Inputs::Frames { dim, .. }, InputKind::Frames { dim: want }) => Err(Error::new(format!(
+            "inputs: frames have {dim} features, the model takes {want}"
+        ))),
+        (_, kind) => Err(Error::new(format!(
+            "inputs do not match the model's input kind ({kind:?})"
+        ))),
+    }
+}
+
 /// Runs `f` on a fresh session of `model`.
 pub(crate) fn with_session<T>(
     model: &runnel::Model<'_>,

@@ -14,7 +14,7 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use runnel::{InputKind, Model, Session};
-use runnel_converter::io::{check_output_is_not_an_input, write_file_atomically};
+use runnel_converter::io::convert_file;
 use runnel_converter::stream::{run_session, Inputs};
 use runnel_converter::{parse_dtype, AlignedBytes, ConvertOptions};
 
@@ -258,16 +258,11 @@ fn convert<'py>(
     weights: &str,
     kv: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
-    check_output_is_not_an_input(&dst, &[&src]).map_err(err)?;
     let opts = ConvertOptions {
         weights: parse_dtype(weights).map_err(err)?,
         kv: parse_dtype(kv).map_err(err)?,
     };
-    let bytes =
-        std::fs::read(&src).map_err(|e| err(format!("cannot read {}: {e}", src.display())))?;
-    let c = runnel_converter::convert(&bytes, &opts)
-        .map_err(|e| err(format!("cannot convert {}: {e}", src.display())))?;
-    write_file_atomically(&dst, &c.blob).map_err(err)?;
+    let c = convert_file(&src, &dst, &opts).map_err(err)?;
     let d = PyDict::new(py);
     d.set_item("flash_bytes", c.blob.len())?;
     d.set_item("state_bytes", c.state_bytes)?;
