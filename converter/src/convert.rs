@@ -5,14 +5,16 @@ use std::collections::BTreeMap;
 use half::f16;
 use runnel::format::{
     align_up, crc32, BlockEntry, DType, Header, TensorEntry, DATA_ALIGN, FLAG_FINAL_NORM,
-    FLAG_NO_HEAD_BIAS, FLAG_NO_INPUT_BIAS, FLAG_NO_NORM_F_BIAS, FLAG_RMS_NORM, MAGIC, VERSION,
+    FLAG_INTEGER, FLAG_NO_HEAD_BIAS, FLAG_NO_INPUT_BIAS, FLAG_NO_NORM_F_BIAS, FLAG_RMS_NORM,
+    INT_CODE, MAGIC, VERSION,
 };
 use runnel::layout::Layout;
-use runnel::schema::{self, TensorName, TensorRole, TensorSource, TensorSpec};
+use runnel::schema::{self, IntPart, TensorName, TensorRole, TensorSource, TensorSpec};
 use runnel::BlockSpec;
 use safetensors::{Dtype as StDtype, SafeTensors};
 
 use crate::config::{self, Config};
+use crate::integer::{int_values, Calibration, IntCx};
 use crate::{AlignedBytes, Error};
 
 /// The largest state arena, in bytes, that [`convert`] accepts: 256 MiB.
@@ -77,11 +79,23 @@ pub struct Converted {
     pub state_bytes: usize,
 }
 
-/// The tensor plan for `cfg`, in blob order, with each block's first tensor index: the
-/// runtime's own plan ([`runnel::schema::walk`]), collected.
-fn expected_tensors(cfg: &Config) -> (Vec<TensorSpec>, Vec<u32>) {
-    struct Collect(Vec<TensorSpec>);
+/// The tensor plan for `cfg` (the integer mode's if `integer`), in blob order, with each block's
+/// first tensor index: the runtime's own plan ([`runnel::schema::walk`]), collected.
+fn expected_tensors(cfg: &Config, integer: bool) -> (Vec<TensorSpec>, Vec<u32>) {
+    struct Collect(Vec<TensorSpec>, bool);
     impl<'a> TensorSource<'a> for Collect {
+        fn integer(&self) -> bool {
+            self.1
+        }
+        fn ints(&mut self, name: TensorName, part: IntPart, len: usize) -> &'a [i32] {
+            self.0.push(TensorSpec {
+                name,
+                role: TensorRole::Int(part),
+                rows: 1,
+                cols: len,
+            });
+            &[]
+        }
         fn mat(&mut self, name: TensorName, rows: usize, cols: usize) -> runnel::kernels::Mat<'a> {
             self.0.push(TensorSpec {
                 name,
@@ -117,7 +131,7 @@ fn expected_tensors(cfg: &Config) -> (Vec<TensorSpec>, Vec<u32>) {
             &[]
         }
     }
-    let mut c = Collect(Vec::new());
+    let mut c = Collect(Vec::new(), integer);
     schema::walk(&cfg.dims(), cfg.blocks.iter().copied(), &mut c);
     let firsts = (0..cfg.blocks.len())
         .map(|i| {
@@ -166,7 +180,9 @@ fn read_f32(name: &str, view: &safetensors::tensor::TensorView<'_>) -> Result<Ve
 fn position(e: &TensorSpec, i: usize) -> String {
     match e.role {
         TensorRole::Matrix => format!("[{}, {}]", i / e.cols, i % e.cols),
-        TensorRole::Vector | TensorRole::AbsentBias | TensorRole::Table => format!("[{i}]"),
+        TensorRole::Vector | TensorRole::AbsentBias | TensorRole::Table | TensorRole::Int(_) => {
+            format!("[{i}]")
+        }
     }
 }
 
@@ -239,11 +255,11 @@ fn state_key(b: &BlockSpec, path: &str) -> String {
 
 /// The state arena layout of `cfg` stored as `opts` says, refused (naming the key of the first
 /// block at which it overflows or passes [`MAX_STATE_BYTES`]) when too large.
-fn state_layout(cfg: &Config, opts: &ConvertOptions) -> Result<Layout, Error> {
+fn state_layout(cfg: &Config, opts: &ConvertOptions, integer: bool) -> Result<Layout, Error> {
     // The layout of the first `n` blocks; `None` when its size overflows.
     let layout = |n: usize| {
         let blocks = cfg.blocks[..n].iter().copied();
-        Layout::compute(&cfg.dims(), blocks, opts.weights, opts.kv).ok()
+        Layout::compute(&cfg.dims(), blocks, opts.weights, opts.kv, integer).ok()
     };
     let fits = |l: &Layout| l.bytes() <= MAX_STATE_BYTES;
     let all = layout(cfg.blocks.len());
@@ -269,14 +285,36 @@ fn state_layout(cfg: &Config, opts: &ConvertOptions) -> Result<Layout, Error> {
 
 /// Converts a contract-conforming safetensors model into a `.rnl` blob.
 pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Error> {
+    convert_with(st_bytes, opts, None)
+}
+
+/// Converts a contract-conforming safetensors model into an integer-only `.rnl` blob
+/// (docs/INTEGER.md) with the grids of `cal` ([`Calibration::run`] on the same model): int8
+/// weights and KV cache, and the integer parameters.
+pub fn convert_integer(st_bytes: &[u8], cal: &Calibration) -> Result<Converted, Error> {
+    let opts = ConvertOptions {
+        weights: DType::I8,
+        kv: DType::I8,
+    };
+    convert_with(st_bytes, &opts, Some(cal))
+}
+
+fn convert_with(
+    st_bytes: &[u8],
+    opts: &ConvertOptions,
+    cal: Option<&Calibration>,
+) -> Result<Converted, Error> {
+    let integer = cal.is_some();
     let mut cfg = read_config(st_bytes)?;
-    let layout = state_layout(&cfg, opts)?;
+    let layout = state_layout(&cfg, opts, integer)?;
     let st = SafeTensors::deserialize(st_bytes)
         .map_err(|e| Error::new(format!("not a valid safetensors file: {e}")))?;
     let file_names: std::collections::BTreeSet<String> =
         st.names().into_iter().map(str::to_string).collect();
     cfg.detect(&file_names)?;
-    let (expected, firsts) = expected_tensors(&cfg);
+    // The file is checked against the float plan (every tensor of the model); the integer plan
+    // stores the matrices and the integer parameters computed from the rest.
+    let (expected, firsts) = expected_tensors(&cfg, false);
     // Tensors the blob stores but the model file does not have: absent biases (zeros) and
     // computed tables.
     let from_file = |e: &TensorSpec| matches!(e.role, TensorRole::Matrix | TensorRole::Vector);
@@ -294,7 +332,7 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
         let want: Vec<usize> = match e.role {
             TensorRole::Matrix => vec![e.rows, e.cols],
             TensorRole::Vector => vec![e.cols],
-            TensorRole::AbsentBias | TensorRole::Table => continue,
+            TensorRole::AbsentBias | TensorRole::Table | TensorRole::Int(_) => continue,
         };
         match present.get(name) {
             None => {
@@ -322,6 +360,22 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
         )));
     }
 
+    let (expected, firsts) = if integer {
+        expected_tensors(&cfg, true)
+    } else {
+        (expected, firsts)
+    };
+    let names: Vec<String> = expected.iter().map(|e| e.name.to_string()).collect();
+    let file = |name: &str| -> Option<Vec<f32>> {
+        let view = st.tensor(name).ok()?;
+        read_f32(name, &view).ok()
+    };
+    let cx = cal.map(|cal| IntCx {
+        cal,
+        cfg: &cfg,
+        file: &file,
+    });
+
     // Lay out the blob.
     let n_blocks = cfg.blocks.len();
     let n_tensors = expected.len();
@@ -342,6 +396,20 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
         u32::try_from(off).map_err(|_| Error::new("model too large for a .rnl blob (over 4 GiB)"))
     };
     for (e, name) in expected.iter().zip(&names) {
+        if let (TensorRole::Int(part), Some(cx)) = (e.role, &cx) {
+            let words = int_values(cx, &e.name, part, e.cols)?;
+            entries.push(TensorEntry {
+                dtype: INT_CODE,
+                reserved: [0; 3],
+                rows: 1,
+                cols: e.cols as u32,
+                offset: place(&mut data, bytemuck::cast_slice(&words))?,
+                len: (words.len() * 4) as u32,
+                scale_offset: 0,
+                reserved1: [0; 2],
+            });
+            continue;
+        }
         let vals = match e.role {
             TensorRole::Matrix | TensorRole::Vector => {
                 let view = st
@@ -352,12 +420,15 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
                 params += vals.len();
                 vals
             }
-            TensorRole::AbsentBias => vec![0.0; e.cols],
+            TensorRole::AbsentBias | TensorRole::Int(_) => vec![0.0; e.cols],
             TensorRole::Table => table_values(&cfg, e),
         };
         let dtype = match e.role {
             TensorRole::Matrix => opts.weights,
-            TensorRole::Vector | TensorRole::AbsentBias | TensorRole::Table => DType::F32,
+            TensorRole::Vector
+            | TensorRole::AbsentBias
+            | TensorRole::Table
+            | TensorRole::Int(_) => DType::F32,
         };
         let mut entry = TensorEntry {
             dtype: dtype.code(),
@@ -451,7 +522,8 @@ pub fn convert(st_bytes: &[u8], opts: &ConvertOptions) -> Result<Converted, Erro
                 0
             } else {
                 FLAG_NO_NORM_F_BIAS
-            }),
+            })
+            | (if integer { FLAG_INTEGER } else { 0 }),
         input_kind: cfg.input.code().code(),
         weight_type: opts.weights.code(),
         kv_type: opts.kv.code(),
@@ -565,7 +637,7 @@ mod tests {
         for kv in [DType::F32, DType::F16, DType::I8] {
             for w in [DType::F32, DType::I8] {
                 // 100M steps: 3.6 GB with int8, overflowing the blob's u32 with f32.
-                let msg = state_layout(&attention(&[100_000_000]), &opts(w, kv))
+                let msg = state_layout(&attention(&[100_000_000]), &opts(w, kv), false)
                     .unwrap_err()
                     .to_string();
                 assert!(
@@ -576,7 +648,7 @@ mod tests {
                 );
                 assert!(msg.contains(&format!("{} KV cache", kv.name())), "{msg}");
                 assert!(msg.contains(&MAX_STATE_BYTES.to_string()), "{msg}");
-                assert!(state_layout(&attention(&[1000]), &opts(w, kv)).is_ok());
+                assert!(state_layout(&attention(&[1000]), &opts(w, kv), false).is_ok());
             }
         }
     }
@@ -585,18 +657,18 @@ mod tests {
     fn the_state_limit_depends_on_the_kv_type_and_sums_the_blocks() {
         // Width 8: 64 bytes a step with an f32 cache, 32 with f16, 32 with int8 (16 of scales).
         let six_million = attention(&[6_000_000]);
-        let msg = state_layout(&six_million, &opts(DType::I8, DType::F32))
+        let msg = state_layout(&six_million, &opts(DType::I8, DType::F32), false)
             .unwrap_err()
             .to_string();
         assert!(msg.contains("`blocks[1].window` = 6000000"), "{msg}");
         assert!(msg.contains("MiB"), "{msg}");
         for kv in [DType::F16, DType::I8] {
-            let l = state_layout(&six_million, &opts(DType::I8, kv)).unwrap();
+            let l = state_layout(&six_million, &opts(DType::I8, kv), false).unwrap();
             assert!(l.bytes() <= MAX_STATE_BYTES);
         }
         // Each block alone fits; the second brings the total over.
         let two = attention(&[3_000_000, 3_000_000]);
-        let msg = state_layout(&two, &opts(DType::F32, DType::F32))
+        let msg = state_layout(&two, &opts(DType::F32, DType::F32), false)
             .unwrap_err()
             .to_string();
         assert!(msg.contains("`blocks[2].window` = 3000000"), "{msg}");

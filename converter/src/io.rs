@@ -128,20 +128,34 @@ pub fn write_atomically<T>(
     Ok(value)
 }
 
-/// `runnel convert`: reads the model file `model`, converts it with `opts` and writes the blob to
-/// `output` atomically, refusing an output that is the input. Returns the conversion (blob and
-/// report). The CLI and the Python package both call it.
+/// `runnel convert`: reads the model file `model`, converts it with `opts` — or, given
+/// `calibrate` (an inputs file, as for `runnel run`), into the integer-only mode calibrated on
+/// those inputs — and writes the blob to `output` atomically, refusing an output that is one of
+/// the inputs. Returns the conversion (blob and report) and the calibration. The CLI and the
+/// Python package both call it.
 pub fn convert_file(
     model: &Path,
     output: &Path,
     opts: &crate::ConvertOptions,
-) -> Result<crate::Converted, Error> {
-    check_output_is_not_an_input(output, &[model])?;
+    calibrate: Option<&Path>,
+) -> Result<(crate::Converted, Option<crate::integer::Calibration>), Error> {
+    let mut inputs = vec![model];
+    inputs.extend(calibrate);
+    check_output_is_not_an_input(output, &inputs)?;
     let bytes = fs::read(model).map_err(|e| io_err("read", model, e))?;
-    let c = crate::convert(&bytes, opts)
-        .map_err(|e| Error::new(format!("cannot convert {}: {e}", model.display())))?;
+    let cannot = |e: Error| Error::new(format!("cannot convert {}: {e}", model.display()));
+    let (c, cal) = match calibrate {
+        None => (crate::convert(&bytes, opts).map_err(cannot)?, None),
+        Some(data) => {
+            let raw = fs::read(data).map_err(|e| io_err("read", data, e))?;
+            let inputs = crate::stream::read_inputs(&raw)?;
+            let cal = crate::integer::Calibration::run(&bytes, &inputs).map_err(cannot)?;
+            let c = crate::convert_integer(&bytes, &cal).map_err(cannot)?;
+            (c, Some(cal))
+        }
+    };
     write_file_atomically(output, &c.blob)?;
-    Ok(c)
+    Ok((c, cal))
 }
 
 /// Writes `bytes` to `target` atomically (see [`write_atomically`]).

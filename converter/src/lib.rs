@@ -11,12 +11,15 @@ mod blocks;
 pub mod config;
 pub mod convert;
 pub mod eval;
+pub mod integer;
 pub mod io;
 pub mod stream;
 pub mod text;
 
 pub use config::Config;
-pub use convert::{convert, ConvertOptions, Converted, TensorReport, MAX_STATE_BYTES};
+pub use convert::{
+    convert, convert_integer, ConvertOptions, Converted, TensorReport, MAX_STATE_BYTES,
+};
 
 use std::fmt;
 

@@ -38,6 +38,14 @@ enum Cmd {
         /// Also list every tensor with its quantization error.
         #[arg(long)]
         verbose: bool,
+        /// Integer-only mode (int8 weights, KV cache and activations; no floating point in the
+        /// step): needs --calibrate.
+        #[arg(long)]
+        integer: bool,
+        /// Calibration inputs for --integer, as for `run`: a few thousand steps of data like the
+        /// model will see (never the evaluation data).
+        #[arg(long, value_name = "DATA")]
+        calibrate: Option<PathBuf>,
     },
     /// Describe a .rnl blob.
     Inspect {
@@ -115,6 +123,9 @@ fn describe(model: &Model<'_>) {
         }
     );
     println!("weights   {}", model.weight_type().name());
+    if model.is_integer() {
+        println!("mode      integer-only (int8 activations, no floating point in the step)");
+    }
     println!("kv cache  {}", model.kv_type().name());
     println!("params    {}", model.param_count());
     println!("flash     {} bytes (blob)", model.blob_bytes());
@@ -188,12 +199,29 @@ fn main() -> Result<()> {
             weights,
             kv,
             verbose,
+            integer,
+            calibrate,
         } => {
-            let opts = ConvertOptions {
+            let mut opts = ConvertOptions {
                 weights: runnel_converter::parse_dtype(&weights)?,
                 kv: runnel_converter::parse_dtype(&kv)?,
             };
-            let c = convert_file(&model, &output, &opts)?;
+            match (integer, &calibrate) {
+                (true, None) => anyhow::bail!(
+                    "--integer needs --calibrate DATA: the integer mode fixes the range of every activation at conversion time, from the float model run over DATA (inputs as for `runnel run`; a few thousand steps of typical data, not the evaluation data)"
+                ),
+                (false, Some(_)) => {
+                    anyhow::bail!("--calibrate is for --integer (the integer-only mode)")
+                }
+                (true, Some(_)) => {
+                    opts = ConvertOptions {
+                        weights: runnel::DType::I8,
+                        kv: runnel::DType::I8,
+                    };
+                }
+                (false, None) => {}
+            }
+            let (c, cal) = convert_file(&model, &output, &opts, calibrate.as_deref())?;
             // One line, so that what follows is exactly `runnel inspect`'s output.
             let bias_free = c.config.bias_free_modules();
             if bias_free.is_empty() {
@@ -226,6 +254,23 @@ fn main() -> Result<()> {
                     );
                 }
                 println!("worst weight SNR {worst:.2} dB");
+            }
+            if let Some(cal) = &cal {
+                println!("calibration: {} steps", cal.steps);
+                println!(
+                    "{:<24} {:>12} {:>12} {:>6} {:>8}",
+                    "site", "max |value|", "scale", "type", "clipped"
+                );
+                for r in cal.report(&c.config) {
+                    println!(
+                        "{:<24} {:>12.4e} {:>12.4e} {:>6} {:>7.3}%",
+                        r.site,
+                        r.max_abs,
+                        r.scale,
+                        r.format,
+                        100.0 * r.clipped
+                    );
+                }
             }
             let aligned = AlignedBytes::new(&c.blob);
             let m = Model::from_bytes(aligned.as_bytes())?;

@@ -249,6 +249,17 @@ pub fn run_session(
 pub fn run_session_with(
     session: &mut runnel::Session<'_, '_>,
     inputs: &Inputs,
+    each: impl FnMut(&[f32]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    run_session_probed(session, inputs, &mut (), each)
+}
+
+/// [`run_session_with`], showing `probe` the float step's values at every calibration site
+/// (see [`runnel::Session::step_token_probed`]).
+pub fn run_session_probed(
+    session: &mut runnel::Session<'_, '_>,
+    inputs: &Inputs,
+    probe: &mut impl runnel::blocks::Probe,
     mut each: impl FnMut(&[f32]) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let mut row = vec![0f32; session.model().output_dim()];
@@ -259,7 +270,7 @@ pub fn run_session_with(
                     Error::new(format!("step {t}: token {tok} is negative or too large"))
                 })?;
                 session
-                    .step_token(id, &mut row)
+                    .step_token_probed(id, &mut row, probe)
                     .map_err(|e| Error::new(format!("step {t}: {e}")))?;
                 each(&row)?;
             }
@@ -270,7 +281,7 @@ pub fn run_session_with(
         Inputs::Frames { dim, data } => {
             for (t, frame) in data.chunks_exact(*dim).enumerate() {
                 session
-                    .step_frame(frame, &mut row)
+                    .step_frame_probed(frame, &mut row, probe)
                     .map_err(|e| Error::new(format!("step {t}: {e}")))?;
                 each(&row)?;
             }

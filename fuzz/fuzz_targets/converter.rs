@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
                 cfg.blocks.iter().copied(),
                 DType::I8,
                 DType::I8,
+                true,
             );
         }
     }

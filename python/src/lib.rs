@@ -262,7 +262,7 @@ fn convert<'py>(
         weights: parse_dtype(weights).map_err(err)?,
         kv: parse_dtype(kv).map_err(err)?,
     };
-    let c = convert_file(&src, &dst, &opts).map_err(err)?;
+    let (c, _) = convert_file(&src, &dst, &opts, None).map_err(err)?;
     let d = PyDict::new(py);
     d.set_item("flash_bytes", c.blob.len())?;
     d.set_item("state_bytes", c.state_bytes)?;

@@ -97,6 +97,9 @@ pub enum Error {
     /// the logits. The session has been reset to the start of a stream and the logits zeroed, so
     /// the session stays usable.
     NonFiniteState,
+    /// An integer entry point (`step_token_int`, `step_frame_int`) on a model that is not in
+    /// the integer-only mode (convert it with `runnel convert --integer`).
+    NotInteger,
     /// A caller slice (frame or output row) has the wrong length.
     WrongLength {
         /// Which slice.
@@ -155,6 +158,10 @@ impl fmt::Display for Error {
             Error::NonFiniteState => write!(
                 f,
                 "the step overflowed to a non-finite value; the session was reset"
+            ),
+            Error::NotInteger => write!(
+                f,
+                "the integer entry points need a model converted with `runnel convert --integer`"
             ),
             Error::TokenOutOfRange { token, vocab } => {
                 write!(f, "token {token} out of range (vocab {vocab})")

@@ -65,9 +65,22 @@ pub const FLAG_NO_INPUT_BIAS: u32 = 4;
 pub const FLAG_NO_HEAD_BIAS: u32 = 8;
 /// [`Header::flags`] bit: the final LayerNorm has no `norm_f.bias` (stored as zeros).
 pub const FLAG_NO_NORM_F_BIAS: u32 = 16;
+/// [`Header::flags`] bit: the integer-only mode (`docs/INTEGER.md`). Weights and KV cache are
+/// int8; the tensor plan is the integer one (int8 matrices and [`INT_CODE`] parameters, no f32
+/// vectors), and the step uses no floating point.
+pub const FLAG_INTEGER: u32 = 32;
 /// Every [`Header::flags`] bit this version defines.
-pub const HEADER_FLAGS: u32 =
-    FLAG_FINAL_NORM | FLAG_RMS_NORM | FLAG_NO_INPUT_BIAS | FLAG_NO_HEAD_BIAS | FLAG_NO_NORM_F_BIAS;
+pub const HEADER_FLAGS: u32 = FLAG_FINAL_NORM
+    | FLAG_RMS_NORM
+    | FLAG_NO_INPUT_BIAS
+    | FLAG_NO_HEAD_BIAS
+    | FLAG_NO_NORM_F_BIAS
+    | FLAG_INTEGER;
+
+/// [`TensorEntry::dtype`] of an integer-mode parameter tensor: little-endian 32-bit words
+/// ([`crate::schema::TensorRole::Int`]). Not a [`DType`]: weights and caches are never stored
+/// so.
+pub const INT_CODE: u8 = 3;
 
 /// The fixed header at offset 0.
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]

@@ -11,6 +11,9 @@
 //!   p  [p]      attention probabilities
 //!   q8 [q]      int8-quantized matrix input (int8 weights only; bytes, rounded up to words)
 //! ```
+//!
+//! The integer-only mode uses the same regions as 32-bit integers (`x` the residual stream, `g`
+//! and `g2` exact sums, `p` scores) or bytes (`u` and `q8` int8 vectors), and a smaller state.
 
 use crate::blocks::{BlockSpec, ScratchNeed};
 use crate::error::Error;
@@ -36,13 +39,15 @@ fn words(bytes: usize) -> usize {
 }
 
 impl Layout {
-    /// Computes the layout for a model whose blocks are `blocks` (validated specs). Every sum is
-    /// overflow-checked, and the total must fit the blob's `u32` byte count.
+    /// Computes the layout for a model whose blocks are `blocks` (validated specs), in the
+    /// integer-only mode if `integer`. Every sum is overflow-checked, and the total must fit the
+    /// blob's `u32` byte count.
     pub fn compute(
         dims: &ModelDims,
         blocks: impl IntoIterator<Item = BlockSpec>,
         weights: DType,
         kv: DType,
+        integer: bool,
     ) -> Result<Layout, Error> {
         let d = dims.d_model;
         // The logits go straight to the caller's slice, so output_dim does not size x or u; the
@@ -62,7 +67,7 @@ impl Layout {
         for b in blocks {
             need = need.max(b.scratch());
             state_words = state_words
-                .checked_add(b.state_words(kv).ok_or(OVERFLOW)?)
+                .checked_add(b.state_words(kv, integer).ok_or(OVERFLOW)?)
                 .ok_or(OVERFLOW)?;
         }
         if weights != DType::I8 {

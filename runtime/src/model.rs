@@ -8,15 +8,15 @@ use half::f16;
 use crate::blocks::BlockSpec;
 use crate::error::Error;
 use crate::format::{
-    crc32, BlockEntry, Header, TensorEntry, BLOB_ALIGN, DATA_ALIGN, FLAG_FINAL_NORM,
-    FLAG_NO_HEAD_BIAS, FLAG_NO_INPUT_BIAS, FLAG_NO_NORM_F_BIAS, FLAG_RMS_NORM, HEADER_FLAGS, MAGIC,
-    VERSION,
+    crc32, BlockEntry, Header, TensorEntry, BLOB_ALIGN, DATA_ALIGN, FLAG_FINAL_NORM, FLAG_INTEGER,
+    FLAG_NO_HEAD_BIAS, FLAG_NO_INPUT_BIAS, FLAG_NO_NORM_F_BIAS, FLAG_RMS_NORM, HEADER_FLAGS,
+    INT_CODE, MAGIC, VERSION,
 };
 use crate::kernels::{Mat, MatData};
 use crate::layout::Layout;
 use crate::limits::{MAX_BLOCKS, MAX_RNN_LAYERS};
 use crate::schema::{
-    self, dim, empty_mat, DType, InputCode, InputKind, ModelDims, NormKind, TensorName,
+    self, dim, empty_mat, DType, InputCode, InputKind, IntPart, ModelDims, NormKind, TensorName,
     TensorSource,
 };
 
@@ -37,6 +37,7 @@ pub struct Model<'a> {
     pub(crate) weights: DType,
     pub(crate) kv: DType,
     input: InputCode,
+    pub(crate) integer: bool, // FLAG_INTEGER: the integer plan and step
 }
 
 const fn malformed(what: &'static str) -> Error {
@@ -66,6 +67,7 @@ struct Validator<'a> {
     body: &'a [u8],
     data_off: usize,
     weights: DType,
+    integer: bool,
     cursor: usize,
     params: usize,
     err: Option<Error>,
@@ -137,6 +139,44 @@ impl<'a> Validator<'a> {
         self.region::<f32>(e.offset, len, name)
     }
 
+    /// An integer-mode parameter: [`INT_CODE`] words, and the values every step relies on —
+    /// shifts in `0..=62`, Q14 cosines and sines within ±2^14.
+    fn check_ints(
+        &mut self,
+        name: TensorName,
+        part: IntPart,
+        len: usize,
+    ) -> Result<&'a [i32], Error> {
+        let e = self.entry(name, 1, len)?;
+        if !self.integer
+            || e.dtype != INT_CODE
+            || e.scale_offset != 0
+            || Some(e.len as usize) != len.checked_mul(4)
+        {
+            return Err(Self::bad(name));
+        }
+        let v = self.region::<i32>(e.offset, len, name)?;
+        let shifts_ok = |v: &[i32]| v.chunks_exact(2).all(|p| (0..=62).contains(&p[1]));
+        let ok = match part {
+            IntPart::Rq | IntPart::Requant => shifts_ok(v),
+            IntPart::Norm => v
+                .len()
+                .checked_sub(3)
+                .and_then(|i| v.get(i))
+                .is_some_and(|s| (0..=62).contains(s)),
+            IntPart::Rope => v.iter().all(|x| (-(1 << 14)..=1 << 14).contains(x)),
+            IntPart::Scale => v.iter().all(|&b| {
+                let f = f32::from_bits(b as u32);
+                f.is_finite() && f > 0.0
+            }),
+            IntPart::Bias | IntPart::Alibi | IntPart::Lut => true,
+        };
+        if !ok {
+            return Err(Self::bad(name));
+        }
+        Ok(v)
+    }
+
     fn record<T>(&mut self, r: Result<T, Error>, empty: T) -> T {
         match r {
             Ok(v) if self.err.is_none() => v,
@@ -177,6 +217,15 @@ impl<'a> TensorSource<'a> for Validator<'a> {
         }
         v
     }
+
+    fn integer(&self) -> bool {
+        self.integer
+    }
+
+    fn ints(&mut self, name: TensorName, part: IntPart, len: usize) -> &'a [i32] {
+        let r = self.check_ints(name, part, len);
+        self.record(r, &[])
+    }
 }
 
 /// Reads weight views in plan order from a validated model's tensor table, without checks:
@@ -186,6 +235,7 @@ pub(crate) struct Reader<'a> {
     tensors: &'a [TensorEntry],
     body: &'a [u8],
     weights: DType,
+    integer: bool,
     cursor: usize,
 }
 
@@ -230,6 +280,16 @@ impl<'a> TensorSource<'a> for Reader<'a> {
 
     #[inline(never)]
     fn vector(&mut self, _: TensorName, len: usize) -> &'a [f32] {
+        let e = self.next();
+        self.slice(e.offset, len)
+    }
+
+    fn integer(&self) -> bool {
+        self.integer
+    }
+
+    #[inline(never)]
+    fn ints(&mut self, _: TensorName, _: IntPart, len: usize) -> &'a [i32] {
         let e = self.next();
         self.slice(e.offset, len)
     }
@@ -303,6 +363,11 @@ impl<'a> Model<'a> {
         let weights = DType::from_u8(h.weight_type).ok_or(malformed("weight_type"))?;
         let kv = DType::from_u8(h.kv_type).ok_or(malformed("kv_type"))?;
         let input = InputCode::from_u8(h.input_kind).ok_or(malformed("input_kind"))?;
+        // The integer mode stores int8 weights and an int8 KV cache.
+        let integer = h.flags & FLAG_INTEGER != 0;
+        if integer && (weights != DType::I8 || kv != DType::I8) {
+            return Err(malformed("header flags"));
+        }
         dim(h.input_dim, "input_dim")?;
         dim(h.d_model, "d_model")?;
         dim(h.output_dim, "output_dim")?;
@@ -346,6 +411,7 @@ impl<'a> Model<'a> {
             weights,
             kv,
             input,
+            integer,
         };
         let dims = model.dims();
 
@@ -356,11 +422,16 @@ impl<'a> Model<'a> {
             body,
             data_off,
             weights,
+            integer,
             cursor: 0,
             params: 0,
             err: None,
         };
-        schema::input(&dims, &mut v);
+        if integer {
+            schema::input_int(&dims, &mut v);
+        } else {
+            schema::input(&dims, &mut v);
+        }
         let mut width = dims.d_model;
         let mut layers = 0usize;
         for (i, e) in blocks.iter().enumerate() {
@@ -382,7 +453,11 @@ impl<'a> Model<'a> {
             }
             width = spec.out_width();
         }
-        schema::tail(&dims, width, &mut v);
+        if integer {
+            schema::tail_int(&dims, width, &mut v);
+        } else {
+            schema::tail(&dims, width, &mut v);
+        }
         if let Some(err) = v.err {
             return Err(err);
         }
@@ -390,7 +465,7 @@ impl<'a> Model<'a> {
             return Err(malformed("tensor count"));
         }
 
-        model.layout = Layout::compute(&dims, model.blocks(), weights, kv)?;
+        model.layout = Layout::compute(&dims, model.blocks(), weights, kv, integer)?;
         if model.layout.bytes() != h.state_bytes as usize {
             return Err(malformed("state_bytes"));
         }
@@ -427,6 +502,7 @@ impl<'a> Model<'a> {
             tensors: self.tensors,
             body: self.body,
             weights: self.weights,
+            integer: self.integer,
             cursor: 0,
         }
     }
@@ -494,6 +570,32 @@ impl<'a> Model<'a> {
     /// LayerNorm epsilon.
     pub fn norm_eps(&self) -> f32 {
         self.header.norm_eps
+    }
+
+    /// Whether the model runs in the integer-only mode (`runnel convert --integer`): int8
+    /// activations on calibrated grids, no floating point in the step (docs/INTEGER.md).
+    pub fn is_integer(&self) -> bool {
+        self.integer
+    }
+
+    /// The integer mode's grids at the API boundary, `(frame, logit)`: a feature value is
+    /// `frame · q` for an int8 frame `q`, a logit `logit · l` for an integer logit `l` (see
+    /// [`crate::Session::step_token_int`]). `(1.0, 1.0)` for other models; the frame grid is 1.0
+    /// for token models.
+    pub fn integer_scales(&self) -> (f32, f32) {
+        if !self.integer {
+            return (1.0, 1.0);
+        }
+        let bits = |v: &[i32]| v.first().map_or(1.0, |&b| f32::from_bits(b as u32));
+        let mut t = self.reader();
+        let frame = match schema::input_int(&self.dims(), &mut t) {
+            schema::IntInput::Frames { scale, .. } => bits(scale),
+            schema::IntInput::Tokens { .. } => 1.0,
+        };
+        // The logit grid is the plan's last tensor (`head.weight:scale`).
+        t.cursor = self.tensors.len().saturating_sub(1);
+        let logit = bits(t.ints(TensorName::top("head", "weight"), IntPart::Scale, 1));
+        (frame, logit)
     }
 
     /// Whether a final LayerNorm precedes the head.

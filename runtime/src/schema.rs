@@ -232,6 +232,55 @@ pub enum TensorRole {
     AbsentBias,
     /// A table the converter computes (not in the model file), stored as an f32 vector.
     Table,
+    /// A parameter of the integer-only mode (`docs/INTEGER.md`), computed by the converter from
+    /// the weights and the calibrated scales: `[cols]` 32-bit words (storage code
+    /// [`crate::format::INT_CODE`]); which one is given by its [`IntPart`].
+    Int(IntPart),
+}
+
+/// What an integer-mode parameter tensor ([`TensorRole::Int`]) of a module holds. Its
+/// [`TensorName`] is the module's (a matrix's for [`IntPart::Rq`] and [`IntPart::Bias`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum IntPart {
+    /// `[2·rows]`: per output row, the requantization `(m, shift)` of the matrix's exact sums
+    /// ([`crate::kernels::integer::Requant`]; `shift` in `0..=62`).
+    Rq,
+    /// `[rows]`: the matrix's bias on its accumulator grid (`round(b / (s_w[r] · s_in))`).
+    Bias,
+    /// `[2·W + 3]`: an integer LayerNorm / RMSNorm ([`crate::kernels::integer::norm_i8`]):
+    /// multipliers `[W]`, offsets `[W]`, the shift, and ε on the squared input grid (two words,
+    /// low first).
+    Norm,
+    /// `[2·n]`: `n` requantizations `(m, shift)` of one block's fixed sites (the block kind's
+    /// file lists them).
+    Requant,
+    /// `[window · D]`: the RoPE cosines and sines of [`TensorRole::Table`] in Q14.
+    Rope,
+    /// `[heads]`: the ALiBi slopes in Q16.
+    Alibi,
+    /// `[64]`: a 256-entry int8 table (an FFN activation from its input grid to its output
+    /// grid), four entries per word, indexed by the input byte (`q as u8`).
+    Lut,
+    /// `[1]`: an f32 scale (bits) at the API boundary: the frame grid of `input`, the logit
+    /// grid of `head`. Only the f32 entry points read it.
+    Scale,
+}
+
+impl IntPart {
+    /// The suffix after the module name in messages (`blocks.0.lstm.weight_ih_l0:rq`).
+    pub const fn suffix(self) -> &'static str {
+        match self {
+            IntPart::Rq => "rq",
+            IntPart::Bias => "bias_q",
+            IntPart::Norm => "norm_q",
+            IntPart::Requant => "requant",
+            IntPart::Rope => "rope_q14",
+            IntPart::Alibi => "alibi_q16",
+            IntPart::Lut => "lut",
+            IntPart::Scale => "scale",
+        }
+    }
 }
 
 /// A tensor's contract name: `[blocks.{block}.]{module}.{param}[{layer}]`, e.g.
@@ -305,6 +354,25 @@ pub trait TensorSource<'a> {
     /// The next tensor, an f32 table `[len]` computed by the converter.
     fn table(&mut self, name: TensorName, len: usize) -> &'a [f32] {
         self.vector(name, len)
+    }
+    /// Whether the plan is the integer-only mode's ([`crate::format::FLAG_INTEGER`]).
+    fn integer(&self) -> bool;
+    /// The next tensor, an integer-mode parameter `[len]` of module `name` (i32 words).
+    fn ints(&mut self, name: TensorName, part: IntPart, len: usize) -> &'a [i32];
+}
+
+/// A matrix of the integer step with its requantization and bias ([`IntPart::Rq`],
+/// [`IntPart::Bias`]) — read in this order by [`int_mat`].
+pub fn int_mat<'a>(
+    t: &mut impl TensorSource<'a>,
+    name: TensorName,
+    rows: usize,
+    cols: usize,
+) -> crate::kernels::integer::IntMat<'a> {
+    crate::kernels::integer::IntMat {
+        w: t.mat(name, rows, cols),
+        rq: t.ints(name, IntPart::Rq, 2 * rows),
+        bias: t.ints(name, IntPart::Bias, rows),
     }
 }
 
@@ -438,6 +506,74 @@ pub fn tail<'a>(dims: &ModelDims, width: usize, t: &mut impl TensorSource<'a>) -
     }
 }
 
+/// The input layer of the integer step.
+#[derive(Debug, Clone, Copy)]
+pub enum IntInput<'a> {
+    /// `embed.weight [vocab, d_model]` and its per-row requantization onto the residual grid
+    /// (`[2·vocab]`).
+    Tokens {
+        /// The embedding table (int8).
+        embed: Mat<'a>,
+        /// `[2·vocab]`: row `t`'s `(m, shift)`.
+        rq: &'a [i32],
+    },
+    /// `input.weight [d_model, dim]` on the int8 frame grid.
+    Frames {
+        /// The projection, its requantization onto the residual grid and its bias.
+        w: crate::kernels::integer::IntMat<'a>,
+        /// `[1]`: the frame grid (f32 bits), used by [`crate::Session::step_frame`].
+        scale: &'a [i32],
+    },
+}
+
+/// Reads the input layer's tensors of the integer plan.
+pub fn input_int<'a>(dims: &ModelDims, t: &mut impl TensorSource<'a>) -> IntInput<'a> {
+    let d = dims.d_model;
+    match dims.input {
+        InputKind::Tokens { vocab } => {
+            let name = TensorName::top("embed", "weight");
+            IntInput::Tokens {
+                embed: t.mat(name, vocab, d),
+                rq: t.ints(name, IntPart::Rq, 2 * vocab),
+            }
+        }
+        InputKind::Frames { dim } => IntInput::Frames {
+            w: int_mat(t, TensorName::top("input", "weight"), d, dim),
+            scale: t.ints(TensorName::top("input", "weight"), IntPart::Scale, 1),
+        },
+    }
+}
+
+/// The final norm and the head of the integer step.
+#[derive(Debug, Clone, Copy)]
+pub struct IntTail<'a> {
+    /// `norm_f` ([`IntPart::Norm`]) with a final norm, else the requantization of the residual
+    /// stream onto the head's input grid ([`IntPart::Requant`], `[2]`).
+    pub norm: &'a [i32],
+    /// `head.weight` with its requantization onto the logit grid and its bias.
+    pub head: crate::kernels::integer::IntMat<'a>,
+    /// `[1]`: the logit grid (f32 bits), used by the f32 entry points.
+    pub scale: &'a [i32],
+}
+
+/// Reads the final norm and head of the integer plan for a last block output of `width`.
+pub fn tail_int<'a>(dims: &ModelDims, width: usize, t: &mut impl TensorSource<'a>) -> IntTail<'a> {
+    let head = TensorName::top("head", "weight");
+    IntTail {
+        norm: if dims.final_norm {
+            t.ints(
+                TensorName::top("norm_f", "weight"),
+                IntPart::Norm,
+                2 * width + 3,
+            )
+        } else {
+            t.ints(head, IntPart::Requant, 2)
+        },
+        head: int_mat(t, head, dims.output_dim, width),
+        scale: t.ints(head, IntPart::Scale, 1),
+    }
+}
+
 /// Walks the whole plan: input, each block's tensors, tail. `blocks` yields the specs in order
 /// (their `in_width`s chain from `d_model`).
 pub fn walk<'a, T: TensorSource<'a>>(
@@ -445,13 +581,22 @@ pub fn walk<'a, T: TensorSource<'a>>(
     blocks: impl IntoIterator<Item = BlockSpec>,
     t: &mut T,
 ) {
-    input(dims, t);
+    let integer = t.integer();
+    if integer {
+        input_int(dims, t);
+    } else {
+        input(dims, t);
+    }
     let mut width = dims.d_model;
     for (i, b) in blocks.into_iter().enumerate() {
         b.plan(i, t);
         width = b.out_width();
     }
-    tail(dims, width, t);
+    if integer {
+        tail_int(dims, width, t);
+    } else {
+        tail(dims, width, t);
+    }
 }
 
 #[cfg(test)]

@@ -101,10 +101,10 @@ impl Session<'_, '_> {
         let state = tail(covered, HLEN);
         let mut at = 0usize;
         for b in model.blocks() {
-            let n = b.state_words(model.kv).unwrap_or(0) * 4;
+            let n = b.state_words(model.kv, model.integer).unwrap_or(0) * 4;
             if !state
                 .get(at..at + n)
-                .is_some_and(|st| b.check_state(st, model.kv))
+                .is_some_and(|st| b.check_state(st, model.kv, model.integer))
             {
                 return Err(bad("state values"));
             }

@@ -43,7 +43,24 @@ struct Measured {
 }
 
 fn measure(model: &[u8], ids: &[u32], w: DType, kv: DType) -> Measured {
-    let b = blob(model, w, kv);
+    measure_blob(&blob(model, w, kv), ids)
+}
+
+/// The integer-only mode, calibrated on the model directory's `calibration.txt` (the training
+/// side of its text, never the held-out part).
+fn integer_blob(dir: &Path, model: &[u8]) -> runnel_converter::AlignedBytes {
+    let text = std::fs::read_to_string(dir.join("calibration.txt")).unwrap();
+    let toks = text::encode(&text).into_iter().map(i64::from).collect();
+    let cal = runnel_converter::integer::Calibration::run(
+        model,
+        &runnel_converter::stream::Inputs::Tokens(toks),
+    )
+    .unwrap();
+    let c = runnel_converter::convert_integer(model, &cal).unwrap();
+    runnel_converter::AlignedBytes::new(&c.blob)
+}
+
+fn measure_blob(b: &runnel_converter::AlignedBytes, ids: &[u32]) -> Measured {
     let m = Model::from_bytes(b.as_bytes()).unwrap();
     let window = m
         .blocks()
@@ -137,6 +154,29 @@ fn check_bounds(dir: &Path) {
     // And the quantized blobs are smaller, as they should be.
     assert!(i8m.blob < f16m.blob && f16m.blob < f32m.blob);
     assert!(i8m.state < f32m.state);
+
+    // The integer-only mode (issue: integer-only inference): bits per character ≤ f32 × 1.02,
+    // top-1 agreement ≥ 97%, state no larger than int8 / int8's.
+    if dir.join("calibration.txt").is_file() {
+        let im = measure_blob(&integer_blob(dir, &model), &ids);
+        assert!(
+            im.bpc <= f32m.bpc * 1.02,
+            "{name}: integer bpc {} > f32 {} × 1.02",
+            im.bpc,
+            f32m.bpc
+        );
+        let agree = agreement(&im.argmax, &f32m.argmax);
+        assert!(
+            agree >= 0.97,
+            "{name}: integer top-1 agreement with f32 {agree:.4} < 0.97"
+        );
+        assert!(
+            im.state <= i8m.state,
+            "{name}: integer state {} > int8 {}",
+            im.state,
+            i8m.state
+        );
+    }
 }
 
 /// The table for the notes and docs/PERFORMANCE.md:
@@ -159,13 +199,21 @@ fn table(dir: &Path) {
     let f32m = measure(&model, &ids, F32, F32);
     println!("| weights | KV | blob bytes | state bytes | bits/char | top-1 agreement with f32 | host µs/step |");
     println!("|---|---|---|---|---|---|---|");
-    for (w, kv) in MODES {
-        let m = measure(&model, &ids, w, kv);
+    let mut rows: Vec<(String, String, Measured)> = MODES
+        .iter()
+        .map(|&(w, kv)| {
+            let m = measure(&model, &ids, w, kv);
+            (w.name().to_string(), kv.name().to_string(), m)
+        })
+        .collect();
+    if dir.join("calibration.txt").is_file() {
+        let m = measure_blob(&integer_blob(dir, &model), &ids);
+        rows.push(("integer".into(), "int8 (static)".into(), m));
+    }
+    for (w, kv, m) in rows {
         let us = m.secs * 1e6 / (ids.len() - 1) as f64;
         println!(
-            "| {} | {} | {} | {} | {:.4} | {:.2}% | {:.1} |",
-            w.name(),
-            kv.name(),
+            "| {w} | {kv} | {} | {} | {:.4} | {:.2}% | {:.1} |",
             m.blob,
             m.state,
             m.bpc,

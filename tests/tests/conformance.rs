@@ -259,7 +259,7 @@ fn advance_rings(m: &Model<'_>, snap: &mut [u8], steps: u64) {
     let kv = m.kv_type();
     let mut at = 32; // the snapshot header
     for b in m.blocks() {
-        let words = b.state_words(kv).unwrap();
+        let words = b.state_words(kv, false).unwrap();
         if let BlockSpec::Attention(a) = b {
             let st = &mut snap[at..at + 4 * words];
             let word = |st: &[u8], i: usize| {

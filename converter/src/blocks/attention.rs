@@ -4,16 +4,19 @@
 
 use std::collections::BTreeSet;
 
+use runnel::blocks::attention::{alibi_slope, RQ_HEADS, RQ_SCORE, SITES};
 use runnel::blocks::attention::{
     NO_BIAS_FFN0, NO_BIAS_FFN2, NO_BIAS_K, NO_BIAS_NORM1, NO_BIAS_NORM2, NO_BIAS_OUT, NO_BIAS_Q,
     NO_BIAS_V,
 };
-use runnel::schema::{NormKind, PosKind};
+use runnel::blocks::Site;
+use runnel::schema::{IntPart, NormKind, PosKind, TensorName};
 use runnel::{Activation, AttentionSpec};
 use serde_json::{Map, Value};
 
 use super::pair;
 use crate::config::{check_keys, err, non_negative_f32, positive, string};
+use crate::integer::{lut_words, requant_words, IntCx};
 use crate::Error;
 
 pub(crate) fn parse(
@@ -209,4 +212,100 @@ pub(crate) fn bias_free(a: &AttentionSpec, index: usize) -> Vec<String> {
     push(NO_BIAS_FFN0, "ffn.0");
     push(NO_BIAS_FFN2, "ffn.2");
     v
+}
+
+/// The activation as a float64 function (for the integer mode's tables).
+fn activation_f64(a: Activation) -> impl Fn(f64) -> f64 {
+    move |x: f64| match a {
+        Activation::Gelu => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
+        Activation::GeluTanh => {
+            let k = (2.0 / std::f64::consts::PI).sqrt();
+            0.5 * x * (1.0 + (k * (x + 0.044715 * x * x * x)).tanh())
+        }
+        Activation::Relu => x.max(0.0),
+        Activation::Silu => x / (1.0 + (-x).exp()),
+    }
+}
+
+/// The integer-mode parameters of an attention block (the runtime's `AttentionSpec::step_int`):
+/// every matrix input and output on the int8 grid of its site (`runnel::blocks::attention::SITES`),
+/// the logits of the softmax in Q5.10, its probabilities in Q0.15.
+pub(crate) fn int_values(
+    a: &AttentionSpec,
+    index: usize,
+    name: &TensorName,
+    part: IntPart,
+    cx: &IntCx<'_>,
+) -> Result<Vec<i32>, Error> {
+    let cal = cx.cal;
+    let s = |i: usize| {
+        cal.s8(Site {
+            block: Some(index),
+            name: SITES[i],
+            layer: None,
+        })
+    };
+    let [norm1, q, k, v, att, norm2, pre, post] = [0, 1, 2, 3, 4, 5, 6, 7].map(s);
+    let (w, kw, f) = (a.width, a.kv_width(), a.ffn_dim);
+    let p = |m: &str| format!("blocks.{index}.{m}");
+    let rows_q = |r: usize| {
+        1.0 / if r < w {
+            q
+        } else if r < w + kw {
+            k
+        } else {
+            v
+        }
+    };
+    match (name.module, name.param, part) {
+        ("norm1", _, IntPart::Norm) => cx.norm(&p("norm1"), w, norm1),
+        ("norm2", _, IntPart::Norm) => cx.norm(&p("norm2"), w, norm2),
+        ("attn", "in_proj_weight", IntPart::Rq) => cx.mat_rq(name, w, norm1, rows_q),
+        ("attn", "in_proj_weight", IntPart::Bias) => {
+            cx.mat_bias(name, w, &p("attn.in_proj_bias"), norm1)
+        }
+        ("attn.q_proj" | "attn.k_proj" | "attn.v_proj", _, IntPart::Rq) => {
+            let out = match name.module {
+                "attn.q_proj" => q,
+                "attn.k_proj" => k,
+                _ => v,
+            };
+            cx.mat_rq(name, w, norm1, |_| 1.0 / out)
+        }
+        ("attn.q_proj" | "attn.k_proj" | "attn.v_proj", _, IntPart::Bias) => {
+            cx.mat_bias(name, w, &p(&format!("{}.bias", name.module)), norm1)
+        }
+        ("attn.out_proj", _, IntPart::Rq) => cx.mat_rq(name, w, att, |_| 1.0 / cal.sx()),
+        ("attn.out_proj", _, IntPart::Bias) => cx.mat_bias(name, w, &p("attn.out_proj.bias"), att),
+        ("attn", "softmax", IntPart::Requant) => {
+            let rope = if a.pos == PosKind::Rope {
+                1.0 / 16384.0
+            } else {
+                1.0
+            };
+            let score = q * k / (a.head_dim() as f64).sqrt() * 1024.0 * rope;
+            let mut words = vec![0; 4];
+            let rq = requant_words([score, v / (32768.0 * att)], name)?;
+            words[2 * RQ_SCORE..2 * RQ_SCORE + 2].copy_from_slice(&rq[..2]);
+            words[2 * RQ_HEADS..2 * RQ_HEADS + 2].copy_from_slice(&rq[2..]);
+            Ok(words)
+        }
+        ("attn", "rope_cos_sin", IntPart::Rope) => Ok((0..a.window * a.head_dim())
+            .map(|i| (a.rope_value(i) as f64 * 16384.0).round() as i32)
+            .collect()),
+        ("attn", "alibi", IntPart::Alibi) => Ok((0..a.heads)
+            .map(|h| (alibi_slope(h, a.heads) as f64 * 65536.0).round() as i32)
+            .collect()),
+        ("ffn.0", _, IntPart::Rq) => cx.mat_rq(name, w, norm2, |_| 1.0 / pre),
+        ("ffn.0", _, IntPart::Bias) => cx.mat_bias(name, w, &p("ffn.0.bias"), norm2),
+        ("ffn", "activation", IntPart::Lut) => {
+            Ok(lut_words(activation_f64(a.activation), pre, post))
+        }
+        ("ffn.2", _, IntPart::Rq) => cx.mat_rq(name, f, post, |_| 1.0 / cal.sx()),
+        ("ffn.2", _, IntPart::Bias) => cx.mat_bias(name, f, &p("ffn.2.bias"), post),
+        _ => Err(Error::new(format!(
+            "integer mode: internal error: no rule for `{name}:{}`",
+            part.suffix()
+        ))),
+    }
 }

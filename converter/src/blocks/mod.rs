@@ -8,11 +8,12 @@ mod recurrent;
 
 use std::collections::BTreeSet;
 
-use runnel::schema::NormKind;
+use runnel::schema::{IntPart, NormKind, TensorName};
 use runnel::{BlockKind, BlockSpec, Cell};
 use serde_json::Value;
 
 use crate::config::{err, object, string};
+use crate::integer::IntCx;
 use crate::Error;
 
 /// Parses block `path` (`blocks[i]`) whose input width is `width`; `norm_kind` is the model's.
@@ -58,6 +59,21 @@ pub(crate) fn bias_free(b: &BlockSpec, index: usize) -> Vec<String> {
     match b {
         BlockSpec::Recurrent(r) => recurrent::bias_free(r, index),
         BlockSpec::Attention(a) => attention::bias_free(a, index),
+    }
+}
+
+/// The values of block `index`'s integer-mode parameter `part` of module `name`
+/// (see [`crate::integer::int_values`]).
+pub(crate) fn int_values(
+    b: &BlockSpec,
+    index: usize,
+    name: &TensorName,
+    part: IntPart,
+    cx: &IntCx<'_>,
+) -> Result<Vec<i32>, Error> {
+    match b {
+        BlockSpec::Recurrent(r) => recurrent::int_values(r, index, name, part, cx),
+        BlockSpec::Attention(a) => attention::int_values(a, index, name, part, cx),
     }
 }
 

@@ -24,13 +24,15 @@ use core::fmt;
 
 use half::f16;
 
-use crate::blocks::{f32s_finite, Scratch, ScratchNeed, StepCtx};
+use crate::blocks::{f32s_finite, Probe, Scratch, ScratchNeed, Site, StepCtx, SITE_X};
 use crate::error::Error;
 use crate::format::BlockEntry;
+use crate::kernels::integer::{exp_neg_q15, lut_i8, norm_i8, rq_at, sat_i8, IntMat};
 use crate::kernels::{self, all_finite, matvec, quantize_i8, rope_rotate, Mat};
 use crate::limits::MAX_DIM;
 use crate::schema::{
-    dim, Activation, BlockKind, DType, Norm, NormKind, PosKind, TensorName, TensorSource,
+    dim, int_mat, Activation, BlockKind, DType, IntPart, Norm, NormKind, PosKind, TensorName,
+    TensorSource,
 };
 use crate::slices::{copy, head, head_mut, le_u16, range, range_mut, split, split_mut};
 
@@ -64,6 +66,28 @@ const BIAS_MODULES: [(u32, &str); 8] = [
     (NO_BIAS_NORM1, "norm1"),
     (NO_BIAS_NORM2, "norm2"),
 ];
+
+/// Calibration sites of an attention block (docs/INTEGER.md), each an int8 grid in the integer
+/// mode: the outputs of `norm1`, of the q, k and v projections, of the heads (the input of
+/// `out_proj`), of `norm2`, and of `ffn.0` before and after the activation.
+pub const SITES: [&str; 8] = [
+    "norm1", "q", "k", "v", "att", "norm2", "ffn.pre", "ffn.post",
+];
+const SITE_NORM1: &str = SITES[0];
+const SITE_Q: &str = SITES[1];
+const SITE_K: &str = SITES[2];
+const SITE_V: &str = SITES[3];
+const SITE_ATT: &str = SITES[4];
+const SITE_NORM2: &str = SITES[5];
+const SITE_FFN_PRE: &str = SITES[6];
+const SITE_FFN_POST: &str = SITES[7];
+
+/// Index in the block's `attn.softmax` requantizations ([`IntPart::Requant`], `[2·2]`): the
+/// exact `q·k` sums onto the Q5.10 logits (`s_q · s_k / √D · 2^10`, with RoPE also `/ 2^14`).
+pub const RQ_SCORE: usize = 0;
+/// Index in `attn.softmax`: the Q0.15-weighted sums of values onto the heads' int8 grid
+/// (`s_v / (2^15 · s_att)`).
+pub const RQ_HEADS: usize = 1;
 
 /// A causal sliding-window attention block.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -169,6 +193,39 @@ struct Ffn<'a> {
     b1: &'a [f32],   // [F]
     w2: Mat<'a>,     // [W, F]
     b2: &'a [f32],   // [W]
+}
+
+/// The q/k/v projections of the integer mode.
+#[derive(Debug, Clone, Copy)]
+enum IntQkv<'a> {
+    /// `in_proj_weight [3W, W]`: rows onto the q, k and v grids.
+    Packed(IntMat<'a>),
+    /// `q_proj [W, W]`, `k_proj [KW, W]`, `v_proj [KW, W]`.
+    Split {
+        q: IntMat<'a>,
+        k: IntMat<'a>,
+        v: IntMat<'a>,
+    },
+}
+
+/// The block's weights in the integer mode.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IntWeights<'a> {
+    norm1: &'a [i32], // [2W + 3]
+    qkv: IntQkv<'a>,
+    out_proj: IntMat<'a>, // [W, W] → residual grid
+    softmax: &'a [i32],   // [2·2]: RQ_SCORE, RQ_HEADS
+    rope: &'a [i32],      // [window · D] Q14 with RoPE, else empty
+    alibi: &'a [i32],     // [heads] Q16 with ALiBi, else empty
+    ffn: Option<IntFfn<'a>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct IntFfn<'a> {
+    norm2: &'a [i32], // [2W + 3]
+    w1: IntMat<'a>,   // [F, W] → ffn.pre grid
+    lut: &'a [i32],   // [64]: ffn.pre → ffn.post
+    w2: IntMat<'a>,   // [W, F] → residual grid
 }
 
 /// Where an attention block's state lives inside its slice of the arena (words).
@@ -397,6 +454,70 @@ impl AttentionSpec {
         }
     }
 
+    /// Every tensor of the block in the integer plan, in order: `norm1` ([`IntPart::Norm`]), the
+    /// q/k/v matrices and `out_proj` (each with [`IntPart::Rq`] and [`IntPart::Bias`]),
+    /// `attn.softmax` ([`IntPart::Requant`], [`RQ_SCORE`], [`RQ_HEADS`]), with RoPE
+    /// `attn.rope_cos_sin` ([`IntPart::Rope`]), with ALiBi `attn.alibi` ([`IntPart::Alibi`]),
+    /// and with an FFN `norm2`, `ffn.0.weight`, `ffn.activation` ([`IntPart::Lut`]),
+    /// `ffn.2.weight`.
+    pub(crate) fn int_weights<'a>(
+        &self,
+        index: usize,
+        t: &mut impl TensorSource<'a>,
+    ) -> IntWeights<'a> {
+        let w = self.width;
+        let kw = self.kv_width();
+        let f = self.ffn_dim;
+        let name = |module, param| TensorName {
+            block: Some(index),
+            module,
+            param,
+            layer: None,
+        };
+        let norm = |t: &mut _, module| {
+            TensorSource::ints(t, name(module, "weight"), IntPart::Norm, 2 * w + 3)
+        };
+        IntWeights {
+            norm1: norm(t, "norm1"),
+            qkv: if self.split {
+                IntQkv::Split {
+                    q: int_mat(t, name("attn.q_proj", "weight"), w, w),
+                    k: int_mat(t, name("attn.k_proj", "weight"), kw, w),
+                    v: int_mat(t, name("attn.v_proj", "weight"), kw, w),
+                }
+            } else {
+                IntQkv::Packed(int_mat(t, name("attn", "in_proj_weight"), 3 * w, w))
+            },
+            out_proj: int_mat(t, name("attn.out_proj", "weight"), w, w),
+            softmax: t.ints(name("attn", "softmax"), IntPart::Requant, 4),
+            rope: match self.pos {
+                PosKind::Rope => t.ints(
+                    name("attn", "rope_cos_sin"),
+                    IntPart::Rope,
+                    self.window.saturating_mul(self.head_dim()),
+                ),
+                PosKind::None | PosKind::Alibi => &[],
+            },
+            alibi: match self.pos {
+                PosKind::Alibi => t.ints(name("attn", "alibi"), IntPart::Alibi, self.heads),
+                PosKind::None | PosKind::Rope => &[],
+            },
+            ffn: (f > 0).then(|| IntFfn {
+                norm2: norm(t, "norm2"),
+                w1: int_mat(t, name("ffn.0", "weight"), f, w),
+                lut: t.ints(name("ffn", "activation"), IntPart::Lut, 64),
+                w2: int_mat(t, name("ffn.2", "weight"), w, f),
+            }),
+        }
+    }
+
+    /// Integer mode state words: the ring header (2), then `K` and `V` `[window, KW]` int8 with
+    /// static scales (no per-row scales).
+    pub fn int_state_words(&self) -> Option<usize> {
+        let cache = self.window.checked_mul(self.kv_width())?.div_ceil(4);
+        2usize.checked_add(cache.checked_mul(2)?)
+    }
+
     /// The state layout for a KV cache of type `kv` (`None` if it overflows `usize`).
     pub fn kv_geometry(&self, kv: DType) -> Option<KvGeometry> {
         let cache = self
@@ -425,18 +546,10 @@ impl AttentionSpec {
         let Some(geo) = self.kv_geometry(kv) else {
             return false;
         };
-        if st.len() != geo.total * 4 {
+        if !self.check_ring(st, Some(geo.total)) {
             return false;
         }
-        let Some((ring, rest)) = st.split_first_chunk::<8>() else {
-            return false;
-        };
-        let [n0, n1, n2, n3, f0, f1, f2, f3] = *ring;
-        let next = u32::from_le_bytes([n0, n1, n2, n3]) as usize;
-        let filled = u32::from_le_bytes([f0, f1, f2, f3]) as usize;
-        if next >= self.window || filled > self.window {
-            return false;
-        }
+        let rest = crate::slices::tail(st, 8);
         let (caches, scales) = split(rest, 8 * geo.cache);
         let caches_finite = match kv {
             DType::F32 => f32s_finite(caches),
@@ -446,6 +559,21 @@ impl AttentionSpec {
             DType::I8 => true,
         };
         caches_finite && f32s_finite(scales)
+    }
+
+    /// Whether `st` is `words` words long and starts with ring counters below / at most
+    /// `window`.
+    pub(crate) fn check_ring(&self, st: &[u8], words: Option<usize>) -> bool {
+        if words.map(|n| n * 4) != Some(st.len()) {
+            return false;
+        }
+        let Some((ring, _)) = st.split_first_chunk::<8>() else {
+            return false;
+        };
+        let [n0, n1, n2, n3, f0, f1, f2, f3] = *ring;
+        let next = u32::from_le_bytes([n0, n1, n2, n3]) as usize;
+        let filled = u32::from_le_bytes([f0, f1, f2, f3]) as usize;
+        next < self.window && filled <= self.window
     }
 
     pub(crate) fn scratch(&self) -> ScratchNeed {
@@ -466,11 +594,18 @@ impl AttentionSpec {
     /// exactly the lengths written next to them.
     pub(crate) fn step(
         &self,
+        index: usize,
         b: &Weights<'_>,
         st: &mut [f32],
         s: &mut Scratch<'_>,
         ctx: StepCtx,
+        probe: &mut impl Probe,
     ) -> bool {
+        let site = |name| Site {
+            block: Some(index),
+            name,
+            layer: None,
+        };
         let w = self.width;
         let heads = self.heads;
         let kv_heads = self.kv_heads.max(1);
@@ -482,6 +617,7 @@ impl AttentionSpec {
         let window = self.window;
         let kv = ctx.kv;
         b.norm1.apply(head(s.x, w), ctx.eps, head_mut(s.u, w));
+        probe.see(site(SITE_NORM1), head(s.u, w));
         let qkv = head_mut(s.g, w + 2 * kw); // [W + 2KW]: q | k | v
         match &b.qkv {
             Qkv::Packed { w: m, b: bias } => matvec(m, head(s.u, w), bias, qkv, s.q8),
@@ -503,6 +639,9 @@ impl AttentionSpec {
         }
         let (q, rest) = split(qkv, w); // [W]
         let (k, v) = split(rest, kw); // [KW] each
+        probe.see(site(SITE_Q), q);
+        probe.see(site(SITE_K), k);
+        probe.see(site(SITE_V), v);
 
         // Validated in `Model::from_bytes`: the state fits, so `geo` exists and `st` holds it.
         let Some(geo) = self.kv_geometry(kv) else {
@@ -570,21 +709,169 @@ impl AttentionSpec {
                 vc.axpy(slot * kw + at, pv, scale_of(vs, slot), o);
             }
         }
+        probe.see(site(SITE_ATT), att);
         matvec(&b.out_proj, att, b.out_bias, head_mut(s.u, w), s.q8);
         for (x, &v) in head_mut(s.x, w).iter_mut().zip(head(s.u, w)) {
             *x += v;
         }
         if let Some(f) = &b.ffn {
+            probe.see(SITE_X, head(s.x, w));
             let hidden = head_mut(s.g, f.w1.rows); // [F]
             f.norm2.apply(head(s.x, w), ctx.eps, head_mut(s.u, w));
+            probe.see(site(SITE_NORM2), head(s.u, w));
             matvec(&f.w1, head(s.u, w), f.b1, hidden, s.q8);
+            probe.see(site(SITE_FFN_PRE), hidden);
             self.activation.apply(hidden);
+            probe.see(site(SITE_FFN_POST), hidden);
             matvec(&f.w2, hidden, f.b2, head_mut(s.u, w), s.q8);
             for (x, &v) in head_mut(s.x, w).iter_mut().zip(head(s.u, w)) {
                 *x += v;
             }
         }
         finite
+    }
+}
+
+impl AttentionSpec {
+    /// One step of the integer mode (docs/INTEGER.md) on the residual stream `s.x` (i32
+    /// `[width]`), in place; `st` is the integer state (ring header, `K` and `V` int8
+    /// `[window, KW]`). No floating point.
+    pub(crate) fn step_int(
+        &self,
+        b: &IntWeights<'_>,
+        st: &mut [f32],
+        s: &mut Scratch<'_>,
+        rms: bool,
+    ) {
+        let w = self.width;
+        let heads = self.heads;
+        let kv_heads = self.kv_heads.max(1);
+        let hd = (w / heads.max(1)).max(1); // head width
+        let kw = kv_heads * hd;
+        let group = (heads / kv_heads).max(1);
+        let window = self.window;
+        let x: &mut [i32] = bytemuck::cast_slice_mut(&mut *s.x); // [W] residual stream
+        let u: &mut [i8] = head_mut(bytemuck::cast_slice_mut(&mut *s.u), w); // [W] int8
+        let g: &mut [i32] = bytemuck::cast_slice_mut(&mut *s.g); // sums
+        norm_i8(head(x, w), b.norm1, rms, u);
+
+        let cache = window.saturating_mul(kw).div_ceil(4);
+        let Some((ring, rest)) = st.split_first_chunk_mut::<2>() else {
+            return;
+        };
+        let ring: &mut [u32; 2] = bytemuck::cast_mut(ring); // [next slot, filled rows]
+        let next = if (ring[0] as usize) < window {
+            ring[0] as usize
+        } else {
+            0
+        };
+        let filled = (ring[1] as usize + 1).min(window);
+        ring[0] = if next + 1 < window {
+            next as u32 + 1
+        } else {
+            0
+        };
+        ring[1] = filled as u32;
+        let (kwds, rest) = split_mut(rest, cache);
+        let kc: &mut [i8] = bytemuck::cast_slice_mut(kwds); // K [window, KW]
+        let vc: &mut [i8] = bytemuck::cast_slice_mut(head_mut(rest, cache)); // V [window, KW]
+        let q = head_mut(&mut *s.q8, w); // [W]
+        match &b.qkv {
+            IntQkv::Packed(m) => {
+                let sums = head_mut(g, w + 2 * kw);
+                m.sums(u, sums);
+                let (sq, rest) = split(sums, w);
+                let (sk, sv) = split(rest, kw);
+                let out = |src: &[i32], at: usize, dst: &mut [i8]| {
+                    for (r, (o, &v)) in dst.iter_mut().zip(src).enumerate() {
+                        *o = sat_i8(m.rq(at + r).apply(v as i64));
+                    }
+                };
+                out(sq, 0, q);
+                out(sk, w, range_mut(kc, next * kw, kw));
+                out(sv, w + kw, range_mut(vc, next * kw, kw));
+            }
+            IntQkv::Split { q: mq, k, v } => {
+                mq.to_i8(u, head_mut(g, w), q);
+                k.to_i8(u, head_mut(g, kw), range_mut(kc, next * kw, kw));
+                v.to_i8(u, head_mut(g, kw), range_mut(vc, next * kw, kw));
+            }
+        }
+
+        let (rq_s, rq_o) = (rq_at(b.softmax, RQ_SCORE), rq_at(b.softmax, RQ_HEADS));
+        let scores: &mut [i32] = head_mut(bytemuck::cast_slice_mut(&mut *s.p), filled);
+        let qr: &mut [i32] = head_mut(bytemuck::cast_slice_mut(&mut *s.g2), hd); // rotated q
+        let acc = head_mut(g, hd); // a head's weighted sum of values
+        let att = u; // [W], the heads' outputs side by side (norm1's output is consumed)
+        for (h, (qh, o)) in q.chunks_exact(hd).zip(att.chunks_exact_mut(hd)).enumerate() {
+            let at = (h / group) * hd; // the head's KV head's columns in a cached row
+            let slope = b.alibi.get(h).copied().unwrap_or(0) as i64;
+            for (slot, sc) in scores.iter_mut().enumerate() {
+                let k = range(kc, slot * kw + at, hd);
+                let dot = match self.pos {
+                    PosKind::Rope => {
+                        let cs = range(b.rope, distance(next, slot, window) * hd, hd);
+                        rope_rotate_q14(qh, cs, qr);
+                        qr.iter().zip(k).map(|(&a, &b)| a as i64 * b as i64).sum()
+                    }
+                    PosKind::None | PosKind::Alibi => kernels::dot_i8(qh, k) as i64,
+                };
+                let mut v = rq_s.apply(dot);
+                if self.pos == PosKind::Alibi {
+                    v -= (slope * distance(next, slot, window) as i64 + 32) >> 6;
+                }
+                *sc = v.clamp(-(1 << 30), 1 << 30) as i32;
+            }
+            // softmax: e^(s_j − max) in Q0.15, normalised by one division per head
+            let max = scores.iter().copied().max().unwrap_or(0);
+            let mut sum = 0u64;
+            for sc in scores.iter_mut() {
+                *sc = exp_neg_q15(max - *sc) as i32;
+                sum += *sc as u64;
+            }
+            let inv = (1u64 << 46) / sum.max(1);
+            acc.fill(0);
+            for (slot, &e) in scores.iter().enumerate() {
+                let p = ((e as u64 * inv + (1 << 30)) >> 31) as i32; // Q0.15
+                for (a, &v) in acc.iter_mut().zip(range(vc, slot * kw + at, hd)) {
+                    *a += p * v as i32;
+                }
+            }
+            for (o, &a) in o.iter_mut().zip(acc.iter()) {
+                *o = sat_i8(rq_o.apply(a as i64));
+            }
+        }
+        b.out_proj.to_x(att, head_mut(g, w), head_mut(x, w), true);
+        if let Some(f) = &b.ffn {
+            let fd = self.ffn_dim;
+            let u: &mut [i8] = head_mut(bytemuck::cast_slice_mut(&mut *s.u), w);
+            norm_i8(head(x, w), f.norm2, rms, u);
+            let hidden = head_mut(&mut *s.q8, fd); // [F]
+            f.w1.to_i8(u, head_mut(g, fd), hidden);
+            lut_i8(f.lut, hidden);
+            f.w2.to_x(hidden, head_mut(g, w), head_mut(x, w), true);
+        }
+    }
+}
+
+/// [`rope_rotate`] on an int8 head with a Q14 table (`cs`: `[D]`, cosines then sines), into Q14
+/// (`out: [D]`; `|out| < 2^22`).
+fn rope_rotate_q14(x: &[i8], cs: &[i32], out: &mut [i32]) {
+    let half = x.len() / 2;
+    let (x1, x2) = split(x, half);
+    let (c, s) = split(cs, half);
+    let (o1, o2) = split_mut(out, half);
+    for (((((o1, o2), &a), &b), &c), &s) in o1
+        .iter_mut()
+        .zip(o2.iter_mut())
+        .zip(x1)
+        .zip(x2)
+        .zip(c)
+        .zip(s)
+    {
+        let (a, b) = (a as i32, b as i32);
+        *o1 = a.wrapping_mul(c).wrapping_sub(b.wrapping_mul(s));
+        *o2 = b.wrapping_mul(c).wrapping_add(a.wrapping_mul(s));
     }
 }
 

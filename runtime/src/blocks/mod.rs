@@ -29,6 +29,62 @@ pub enum BlockSpec {
     Attention(AttentionSpec),
 }
 
+/// A point of the float step whose values the integer mode quantizes onto a calibrated grid
+/// (docs/INTEGER.md): `[blocks.{block}.]{name}[{layer}]`, e.g. `blocks.1.q` or `x`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Site {
+    /// The block, for a block's site.
+    pub block: Option<usize>,
+    /// The site's name in its block kind's file (`recurrent::SITE_IN`, `attention::SITES`) or
+    /// at the model level ([`SITE_X`], [`SITE_FRAME`], [`SITE_HEAD_IN`], [`SITE_LOGITS`]).
+    pub name: &'static str,
+    /// The stacked recurrent layer, for a per-layer site.
+    pub layer: Option<usize>,
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(b) = self.block {
+            write!(f, "blocks.{b}.")?;
+        }
+        f.write_str(self.name)?;
+        if let Some(k) = self.layer {
+            write!(f, "{k}")?;
+        }
+        Ok(())
+    }
+}
+
+const fn top_site(name: &'static str) -> Site {
+    Site {
+        block: None,
+        name,
+        layer: None,
+    }
+}
+
+/// The residual stream between (and inside) blocks: one i32 grid for the whole model.
+pub const SITE_X: Site = top_site("x");
+/// The input frames (int8 grid; frames models).
+pub const SITE_FRAME: Site = top_site("frame");
+/// The head's input (the final norm's output, or the residual stream).
+pub const SITE_HEAD_IN: Site = top_site("head.in");
+/// The logits (i32 grid).
+pub const SITE_LOGITS: Site = top_site("logits");
+
+/// Watches the values at each [`Site`] of a float step: how the converter calibrates the
+/// integer mode ([`crate::Session::step_token_probed`]). `()` watches nothing.
+pub trait Probe {
+    /// Called with the values at `site` (in the float step's order).
+    fn see(&mut self, site: Site, values: &[f32]);
+}
+
+impl Probe for () {
+    #[inline(always)]
+    fn see(&mut self, _: Site, _: &[f32]) {}
+}
+
 /// Whether every little-endian f32 in `b` (whole words) is finite.
 pub(crate) fn f32s_finite(b: &[u8]) -> bool {
     b.chunks_exact(4)
@@ -154,19 +210,26 @@ impl BlockSpec {
         }
     }
 
-    /// Reads the block's tensors in plan order (block `index` of the model).
+    /// Reads the block's tensors in plan order (block `index` of the model; the integer plan
+    /// with an integer source).
     pub fn plan<'a>(&self, index: usize, t: &mut impl TensorSource<'a>) {
         match self {
             BlockSpec::Recurrent(r) => r.plan(index, t),
+            BlockSpec::Attention(a) if t.integer() => {
+                a.int_weights(index, t);
+            }
             BlockSpec::Attention(a) => {
                 a.weights(index, t);
             }
         }
     }
 
-    /// Words of persistent state (`None` if the size overflows `usize`).
-    pub fn state_words(&self, kv: DType) -> Option<usize> {
+    /// Words of persistent state with a KV cache of type `kv`, or in the integer mode
+    /// (`None` if the size overflows `usize`).
+    pub fn state_words(&self, kv: DType, integer: bool) -> Option<usize> {
         match self {
+            BlockSpec::Recurrent(r) if integer => r.int_state_words(),
+            BlockSpec::Attention(a) if integer => a.int_state_words(),
             BlockSpec::Recurrent(r) => r.state_words(),
             BlockSpec::Attention(a) => a.kv_geometry(kv).map(|g| g.total),
         }
@@ -175,7 +238,15 @@ impl BlockSpec {
     /// Whether `st` — the block's state as little-endian bytes (`[state_words * 4]`, as in a
     /// snapshot) — is a state this block's steps can produce: finite values, ring counters in
     /// range. A restored snapshot must satisfy it.
-    pub fn check_state(&self, st: &[u8], kv: DType) -> bool {
+    pub fn check_state(&self, st: &[u8], kv: DType, integer: bool) -> bool {
+        if integer {
+            // Every bit pattern of int8 / int16 state is a valid state; the ring counters are
+            // checked as for the float modes.
+            return match self {
+                BlockSpec::Recurrent(r) => r.int_state_words().map(|n| n * 4) == Some(st.len()),
+                BlockSpec::Attention(a) => a.check_ring(st, a.int_state_words()),
+            };
+        }
         match self {
             BlockSpec::Recurrent(r) => {
                 r.state_words().map(|n| n * 4) == Some(st.len()) && f32s_finite(st)
@@ -202,10 +273,27 @@ impl BlockSpec {
         st: &mut [f32],
         s: &mut Scratch<'_>,
         ctx: StepCtx,
+        probe: &mut impl Probe,
     ) -> bool {
         match self {
-            BlockSpec::Recurrent(r) => r.step(index, t, st, s, ctx),
-            BlockSpec::Attention(a) => a.step(&a.weights(index, t), st, s, ctx),
+            BlockSpec::Recurrent(r) => r.step(index, t, st, s, ctx, probe),
+            BlockSpec::Attention(a) => a.step(index, &a.weights(index, t), st, s, ctx, probe),
+        }
+    }
+
+    /// One step of the integer mode on the residual stream (`s.x` as i32), reading the integer
+    /// plan from `t` and the integer state from `st`. `rms`: the norms are RMSNorms.
+    pub(crate) fn step_int<'a>(
+        &self,
+        index: usize,
+        t: &mut impl TensorSource<'a>,
+        st: &mut [f32],
+        s: &mut Scratch<'_>,
+        rms: bool,
+    ) {
+        match self {
+            BlockSpec::Recurrent(r) => r.step_int(index, t, st, s, rms),
+            BlockSpec::Attention(a) => a.step_int(&a.int_weights(index, t), st, s, rms),
         }
     }
 }
@@ -347,7 +435,9 @@ mod tests {
         let spec = BlockSpec::decode(&lstm(), 16, l).unwrap();
         assert_eq!(spec.out_width(), 16);
         // h [16] + c [24] per layer
-        assert_eq!(spec.state_words(DType::F32), Some(2 * (16 + 24)));
+        assert_eq!(spec.state_words(DType::F32, false), Some(2 * (16 + 24)));
+        // integer: h [16] int8 (4 words) + c [24] int16 (12 words) per layer
+        assert_eq!(spec.state_words(DType::I8, true), Some(2 * (4 + 12)));
         assert_eq!(what(&with(&|e| e.proj_size = 24), l), Some("proj_size"));
         assert_eq!(
             what(&with(&|e| e.kind = BlockKind::Gru.code()), l),

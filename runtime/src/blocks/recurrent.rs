@@ -11,11 +11,14 @@
 
 use core::fmt;
 
-use crate::blocks::{Scratch, ScratchNeed, StepCtx};
+use crate::blocks::{Probe, Scratch, ScratchNeed, Site, StepCtx};
 use crate::error::Error;
 use crate::format::BlockEntry;
+use crate::kernels::integer::{
+    norm_i8, rq_at, sat_i16, sat_i8, sat_x, sigmoid_q15, tanh_q15, IntMat,
+};
 use crate::kernels::{all_finite, matvec, sigmoid_in_place, tanh_in_place, Mat};
-use crate::schema::{dim, BlockKind, Norm, NormKind, TensorName, TensorSource};
+use crate::schema::{dim, int_mat, BlockKind, IntPart, Norm, NormKind, TensorName, TensorSource};
 use crate::slices::{copy, head, head_mut, split, split_mut};
 
 /// [`BlockEntry::flags`] bit: pre-norm.
@@ -26,6 +29,14 @@ pub const FLAG_RESIDUAL: u8 = 2;
 pub const NO_BIAS_LAYERS: u32 = 1;
 /// [`BlockEntry::no_bias`] bit: the pre-norm (a LayerNorm) has no `norm.bias`.
 pub const NO_BIAS_NORM: u32 = 2;
+
+/// Calibration site: the int8 input of layer 0 (the pre-norm's output, or the block input).
+pub const SITE_IN: &str = "in";
+/// Calibration site: an LSTM layer's cell state `c` (int16 in the integer mode).
+pub const SITE_C: &str = "c";
+/// Calibration site: an LSTM layer's projected `h` (`proj_size`; int8). Without a projection `h`
+/// lies in (−1, 1) and its grid is fixed (1/127).
+pub const SITE_H: &str = "h";
 
 /// Recurrent cell type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +129,15 @@ impl fmt::Display for RecurrentSpec {
             (false, false) => Ok(()),
         }
     }
+}
+
+/// One stacked layer's weights in the integer mode.
+#[derive(Debug, Clone, Copy)]
+struct IntLayer<'a> {
+    w_ih: IntMat<'a>,         // [G*H, in_K] → Q3.12
+    w_hh: IntMat<'a>,         // [G*H, R] → Q3.12
+    cell: &'a [i32], // LSTM [2·3]: i·g (Q0.30) → c grid, c → Q3.12, o·tanh(c) (Q0.30) → int8
+    w_hr: Option<IntMat<'a>>, // [P, H] → the h grid (proj_size)
 }
 
 /// One stacked layer's weights.
@@ -258,8 +278,16 @@ impl RecurrentSpec {
         }
     }
 
-    /// Every tensor of the block, in order.
+    /// Every tensor of the block, in order (the integer plan's with an integer source).
     pub(crate) fn plan<'a>(&self, index: usize, t: &mut impl TensorSource<'a>) {
+        if t.integer() {
+            self.int_input(index, t);
+            for k in 0..self.num_layers {
+                self.int_layer(index, k, t);
+            }
+            self.int_out(index, t);
+            return;
+        }
         self.norm(index, t);
         for k in 0..self.num_layers {
             self.layer(index, k, t);
@@ -277,6 +305,21 @@ impl RecurrentSpec {
     /// `num_layers × (R + H)` words for LSTM, `num_layers × H` for GRU.
     pub(crate) fn state_words(&self) -> Option<usize> {
         self.num_layers.checked_mul(self.layer_words()?)
+    }
+
+    /// Integer mode, words of one layer: `h [R]` int8, and `c [H]` int16 for LSTM.
+    fn int_layer_words(&self) -> usize {
+        let h = self.rec_width().div_ceil(4);
+        match self.cell {
+            Cell::Lstm => h + self.hidden.div_ceil(2),
+            Cell::Gru => h,
+        }
+    }
+
+    /// Integer mode: `num_layers × (⌈R/4⌉ + ⌈H/2⌉)` words for LSTM, `num_layers × ⌈H/4⌉` for
+    /// GRU.
+    pub(crate) fn int_state_words(&self) -> Option<usize> {
+        self.num_layers.checked_mul(self.int_layer_words())
     }
 
     pub(crate) fn scratch(&self) -> ScratchNeed {
@@ -302,7 +345,13 @@ impl RecurrentSpec {
         st: &mut [f32],
         s: &mut Scratch<'_>,
         ctx: StepCtx,
+        probe: &mut impl Probe,
     ) -> bool {
+        let site = |name, layer| Site {
+            block: Some(index),
+            name,
+            layer,
+        };
         let w = self.in_width;
         let hid = self.hidden;
         let rw = self.rec_width(); // R: the width of h and of the output
@@ -314,6 +363,7 @@ impl RecurrentSpec {
                 Some(n) => n.apply(x, ctx.eps, u),
                 None => copy(u, x),
             }
+            probe.see(site(SITE_IN, None), u);
         }
         let layers = head_mut(st, self.num_layers * per);
         // `max(1)`: `per` ≥ 1 on a validated model; it only keeps `chunks_exact_mut` total.
@@ -346,6 +396,7 @@ impl RecurrentSpec {
                         *cj = f * *cj + i * g;
                         *cn = *cj;
                     }
+                    probe.see(site(SITE_C, Some(k)), c);
                     tanh_in_place(cn);
                     match &l.w_hr {
                         None => {
@@ -362,6 +413,7 @@ impl RecurrentSpec {
                             let zero = head_mut(gi, rw);
                             zero.fill(0.0);
                             matvec(w_hr, cn, zero, h, s.q8);
+                            probe.see(site(SITE_H, Some(k)), h);
                         }
                     }
                 }
@@ -397,4 +449,161 @@ impl RecurrentSpec {
         }
         all_finite(layers)
     }
+
+    fn tname(&self, index: usize, param: &'static str, layer: Option<usize>) -> TensorName {
+        TensorName {
+            block: Some(index),
+            module: self.cell.name(),
+            param,
+            layer,
+        }
+    }
+
+    /// Integer plan: the pre-norm ([`IntPart::Norm`] of `norm.weight`), or without one the
+    /// requantization of the residual stream onto layer 0's input grid (`{cell}.input`, `[2]`).
+    fn int_input<'a>(&self, index: usize, t: &mut impl TensorSource<'a>) -> &'a [i32] {
+        if self.norm {
+            let name = TensorName {
+                block: Some(index),
+                module: "norm",
+                param: "weight",
+                layer: None,
+            };
+            t.ints(name, IntPart::Norm, 2 * self.in_width + 3)
+        } else {
+            t.ints(self.tname(index, "input", None), IntPart::Requant, 2)
+        }
+    }
+
+    /// Integer plan: layer `k`'s matrices (each with its [`IntPart::Rq`] and [`IntPart::Bias`]),
+    /// for LSTM its three cell requantizations (`{cell}.cell_lK`, `[6]`), and with `proj_size`
+    /// `weight_hr_lK` (its bias words are zeros).
+    fn int_layer<'a>(&self, index: usize, k: usize, t: &mut impl TensorSource<'a>) -> IntLayer<'a> {
+        let g = self.cell.gates() * self.hidden;
+        let r = self.rec_width();
+        let in_k = if k == 0 { self.in_width } else { r };
+        IntLayer {
+            w_ih: int_mat(t, self.tname(index, "weight_ih_l", Some(k)), g, in_k),
+            w_hh: int_mat(t, self.tname(index, "weight_hh_l", Some(k)), g, r),
+            cell: match self.cell {
+                Cell::Lstm => t.ints(self.tname(index, "cell_l", Some(k)), IntPart::Requant, 6),
+                Cell::Gru => &[],
+            },
+            w_hr: (self.proj_size > 0).then(|| {
+                int_mat(
+                    t,
+                    self.tname(index, "weight_hr_l", Some(k)),
+                    self.proj_size,
+                    self.hidden,
+                )
+            }),
+        }
+    }
+
+    /// Integer plan: the requantization of the top layer's `h` onto the residual grid
+    /// (`{cell}.output`, `[2]`).
+    fn int_out<'a>(&self, index: usize, t: &mut impl TensorSource<'a>) -> &'a [i32] {
+        t.ints(self.tname(index, "output", None), IntPart::Requant, 2)
+    }
+
+    /// One step of the integer mode (docs/INTEGER.md): `s.x` holds the residual stream as i32
+    /// `[in_width]` and is left holding the block's output `[out_width]`; `st` is the block's
+    /// integer state (per layer `h [R]` int8, then for LSTM `c [H]` int16). No floating point.
+    pub(crate) fn step_int<'a>(
+        &self,
+        index: usize,
+        t: &mut impl TensorSource<'a>,
+        st: &mut [f32],
+        s: &mut Scratch<'_>,
+        rms: bool,
+    ) {
+        let w = self.in_width;
+        let hid = self.hidden;
+        let rw = self.rec_width();
+        let gn = self.cell.gates() * hid;
+        let per = self.int_layer_words();
+        let x: &mut [i32] = bytemuck::cast_slice_mut(&mut *s.x); // [W] residual stream
+        let u: &mut [i8] = bytemuck::cast_slice_mut(&mut *s.u); // int8 matrix input
+        let p = self.int_input(index, t);
+        if self.norm {
+            norm_i8(head(x, w), p, rms, head_mut(u, w));
+        } else {
+            let rq = rq_at(p, 0);
+            for (o, &v) in head_mut(u, w).iter_mut().zip(head(x, w)) {
+                *o = sat_i8(rq.apply(v as i64));
+            }
+        }
+        let layers = head_mut(st, self.num_layers * per);
+        for (k, layer) in layers.chunks_exact_mut(per.max(1)).enumerate() {
+            let l = self.int_layer(index, k, t);
+            let (hw, cw) = split_mut(layer, rw.div_ceil(4));
+            let h: &mut [i8] = head_mut(bytemuck::cast_slice_mut(hw), rw); // [R]
+            let c: &mut [i16] = head_mut(bytemuck::cast_slice_mut(cw), hid); // [H] (LSTM)
+            let gi: &mut [i32] = head_mut(bytemuck::cast_slice_mut(&mut *s.g), gn); // [G*H]
+            let gh: &mut [i32] = head_mut(bytemuck::cast_slice_mut(&mut *s.g2), gn); // [G*H]
+            l.w_ih.sums(head(u, if k == 0 { w } else { rw }), gi);
+            l.w_hh.sums(h, gh);
+            // both onto Q3.12 (kept in i32 until the sum saturates to the tables' range)
+            for (r, (a, b)) in gi.iter_mut().zip(gh.iter_mut()).enumerate() {
+                *a = q12(l.w_ih.rq(r).apply(*a as i64));
+                *b = q12(l.w_hh.rq(r).apply(*b as i64));
+            }
+            let (g0, g1) = split(gi, 2 * hid); // LSTM i|f, g|o; GRU r|z, n
+            let (h0, h1) = split(gh, 2 * hid);
+            let gate = |a: &[i32], b: &[i32], j: usize| {
+                let v =
+                    a.get(j).copied().unwrap_or(0) as i64 + b.get(j).copied().unwrap_or(0) as i64;
+                sat_i16(v)
+            };
+            match self.cell {
+                Cell::Lstm => {
+                    let (rq_ig, rq_c, rq_h) =
+                        (rq_at(l.cell, 0), rq_at(l.cell, 1), rq_at(l.cell, 2));
+                    // o ∘ tanh(c') on the int8 grid: h itself, or W_hr's input
+                    let m: &mut [i8] = match l.w_hr {
+                        None => &mut *h,
+                        Some(_) => head_mut(&mut *s.q8, hid),
+                    };
+                    for (j, (cj, mj)) in c.iter_mut().zip(m.iter_mut()).enumerate() {
+                        let i = sigmoid_q15(gate(g0, h0, j)) as i64;
+                        let f = sigmoid_q15(gate(g0, h0, hid + j)) as i64;
+                        let g = tanh_q15(gate(g1, h1, j)) as i64;
+                        let o = sigmoid_q15(gate(g1, h1, hid + j)) as i64;
+                        let cn = ((f * *cj as i64 + (1 << 14)) >> 15) + rq_ig.apply(i * g);
+                        *cj = sat_i16(cn);
+                        let tc = tanh_q15(sat_i16(rq_c.apply(*cj as i64))) as i64;
+                        *mj = sat_i8(rq_h.apply(o * tc));
+                    }
+                    if let Some(w_hr) = &l.w_hr {
+                        let sums = head_mut(bytemuck::cast_slice_mut(&mut *s.g), rw);
+                        w_hr.to_i8(head(s.q8, hid), sums, h);
+                    }
+                }
+                Cell::Gru => {
+                    for (j, hj) in h.iter_mut().enumerate() {
+                        let r = sigmoid_q15(gate(g0, h0, j)) as i64;
+                        let z = sigmoid_q15(gate(g0, h0, hid + j)) as i64;
+                        let nh = h1.get(j).copied().unwrap_or(0) as i64;
+                        let ni = g1.get(j).copied().unwrap_or(0) as i64;
+                        let n = tanh_q15(sat_i16(ni + ((r * nh + (1 << 14)) >> 15))) as i64;
+                        // h' = (1 − z)·n + z·h: Q0.30 on the h grid (1/127)
+                        let v = (32768 - z) * n * 127 + z * (*hj as i64) * 32768;
+                        *hj = sat_i8((v + (1 << 29)) >> 30);
+                    }
+                }
+            }
+            copy(head_mut(u, rw), h);
+        }
+        let rq = rq_at(self.int_out(index, t), 0);
+        for (o, &v) in head_mut(x, rw).iter_mut().zip(head(u, rw)) {
+            let base = if self.residual { *o as i64 } else { 0 };
+            *o = sat_x(base + rq.apply(v as i64));
+        }
+    }
+}
+
+/// `v` saturated to `±2^30` (Q3.12 pre-activations, far beyond the tables' ±8, in i32).
+#[inline(always)]
+fn q12(v: i64) -> i32 {
+    v.clamp(-(1 << 30), 1 << 30) as i32
 }

@@ -1,10 +1,138 @@
-//! Integer kernels for the integer-only mode (docs/INTEGER.md; the mode itself is not wired into
-//! the step yet): fixed-point requantization, sigmoid and tanh from Q3.12 to Q0.15, `e^(−x)` for
-//! the softmax, an exact integer square root. Only integer operations, so every target computes
-//! the same values; each function's exact definition is in its documentation, and the tests
-//! check it against float64 mathematics with the error bound written down.
+//! Integer kernels of the integer-only mode (docs/INTEGER.md): fixed-point requantization, the
+//! int8 matrix product with its epilogue, integer LayerNorm / RMSNorm, sigmoid and tanh from
+//! Q3.12 to Q0.15, `e^(−x)` for the softmax, an exact integer square root. Only integer
+//! operations, so every target computes the same values; each function's exact definition is in
+//! its documentation, and the tests check it against float64 mathematics with the error bound
+//! written down.
 
 use super::int_tables::{EXP_NEG_Q15, SIGMOID_Q15, TANH_Q15};
+use super::{dot_rows_i8, Mat, MatData};
+use crate::slices::{head, split};
+
+/// Bound of the residual stream between blocks (i32 on a calibrated grid that puts the largest
+/// calibration value at `2^19`): values are saturated to `±X_MAX`, which keeps every norm's
+/// sums inside i64 (`n · (2·X_MAX)² < 2^63` for `n ≤ 2^16`).
+pub const X_MAX: i32 = 1 << 22;
+
+/// `v` saturated to `±X_MAX`.
+#[inline(always)]
+pub fn sat_x(v: i64) -> i32 {
+    v.clamp(-(X_MAX as i64), X_MAX as i64) as i32
+}
+
+/// Requantization `i` of a `[2·n]` list of `(m, shift)` words ([`crate::schema::IntPart`]);
+/// the identity-free zero factor if `i` is out of range (never, on a validated model).
+#[inline(always)]
+pub fn rq_at(p: &[i32], i: usize) -> Requant {
+    match (p.get(2 * i), p.get(2 * i + 1)) {
+        (Some(&m), Some(&s)) => Requant {
+            m,
+            shift: (s as u32).min(62) as u8,
+        },
+        _ => Requant { m: 0, shift: 0 },
+    }
+}
+
+/// An int8 matrix of the integer step: `w` (int8 rows; its f32 row scales are not used), the
+/// requantization of each row's sum (`rq`, `[2·rows]`) and the bias on the accumulator grid
+/// (`bias`, `[rows]`).
+#[derive(Debug, Clone, Copy)]
+pub struct IntMat<'a> {
+    /// `[rows, cols]` int8.
+    pub w: Mat<'a>,
+    /// `[2·rows]`: `(m, shift)` per row.
+    pub rq: &'a [i32],
+    /// `[rows]`.
+    pub bias: &'a [i32],
+}
+
+impl IntMat<'_> {
+    /// `sums[r] = Σ_c w[r][c] · x[c] + bias[r]` (exact, wrapping i32; `x: [cols]`,
+    /// `sums: [rows]`).
+    #[inline]
+    pub fn sums(&self, x: &[i8], sums: &mut [i32]) {
+        if let MatData::I8 { q, .. } = self.w.data {
+            dot_rows_i8(q, self.w.cols, x, sums);
+        }
+        for (s, &b) in sums.iter_mut().zip(self.bias) {
+            *s = s.wrapping_add(b);
+        }
+    }
+
+    /// Row `r`'s requantization.
+    #[inline(always)]
+    pub fn rq(&self, r: usize) -> Requant {
+        rq_at(self.rq, r)
+    }
+
+    /// `out[r] = sat_i8(rq_r(sums[r]))`: the product requantized onto an int8 grid
+    /// (`sums: [rows]` scratch).
+    pub fn to_i8(&self, x: &[i8], sums: &mut [i32], out: &mut [i8]) {
+        self.sums(x, sums);
+        for ((o, &s), rq) in out.iter_mut().zip(sums.iter()).zip(self.rq.chunks_exact(2)) {
+            *o = sat_i8(rq_at(rq, 0).apply(s as i64));
+        }
+    }
+
+    /// `x[r] = sat_x(x[r] + rq_r(sums[r]))` (`add`) or `x[r] = sat_x(rq_r(sums[r]))`: the
+    /// product requantized onto the residual grid.
+    pub fn to_x(&self, input: &[i8], sums: &mut [i32], x: &mut [i32], add: bool) {
+        self.sums(input, sums);
+        for ((o, &s), rq) in x.iter_mut().zip(sums.iter()).zip(self.rq.chunks_exact(2)) {
+            let base = if add { *o as i64 } else { 0 };
+            *o = sat_x(base + rq_at(rq, 0).apply(s as i64));
+        }
+    }
+}
+
+/// Integer LayerNorm (or, with `rms`, RMSNorm) of the residual stream `x` (`[W]`, values within
+/// `±X_MAX`) onto an int8 grid, with the parameters `p` (`[2·W + 3]`, [`crate::schema::IntPart::Norm`]):
+/// multipliers `g`, offsets `b`, the shift `s`, and ε (two words). Exactly:
+///
+/// ```text
+/// μ = round(Σx / W) (0 for RMSNorm), d_i = x_i − μ, v = ⌊Σd² / W⌋ + ε,
+/// σ = max(1, ⌊√v⌋), r = ⌊2^40 / σ⌋, n_i = (d_i · r + 2^23) >> 24          (Q16)
+/// out_i = sat_i8((n_i · g_i + b_i + 2^(s−1)) >> s)
+/// ```
+pub fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) {
+    let w = x.len();
+    let n = w.max(1) as i64;
+    let mean = if rms {
+        0
+    } else {
+        let s: i64 = x.iter().map(|&v| v as i64).sum();
+        // round half up: ⌊(s + n/2) / n⌋
+        (s + n / 2).div_euclid(n)
+    };
+    let ss: u64 = x
+        .iter()
+        .map(|&v| {
+            let d = v as i64 - mean;
+            (d * d) as u64
+        })
+        .fold(0u64, |a, b| a.wrapping_add(b));
+    let (g, rest) = split(p, w);
+    let (b, tail) = split(rest, w);
+    let word = |i: usize| tail.get(i).copied().unwrap_or(0);
+    let shift = (word(0) as u32).min(62);
+    let eps = word(1) as u32 as u64 | (word(2) as u32 as u64) << 32;
+    let sigma = isqrt((ss / n as u64).saturating_add(eps)).max(1) as u64;
+    let r = ((1u64 << 40) / sigma) as i64;
+    let half = if shift == 0 { 0 } else { 1i64 << (shift - 1) };
+    for (((o, &v), &g), &b) in out.iter_mut().zip(x).zip(g).zip(b) {
+        let ni = ((v as i64 - mean) * r + (1 << 23)) >> 24;
+        *o = sat_i8((ni * g as i64 + b as i64 + half) >> shift);
+    }
+}
+
+/// `out[i] = lut[x[i] as u8]` for a 256-entry int8 table stored as 64 little-endian words
+/// ([`crate::schema::IntPart::Lut`]).
+pub fn lut_i8(lut: &[i32], x: &mut [i8]) {
+    let bytes: &[u8] = bytemuck::cast_slice(head(lut, 64));
+    for v in x {
+        *v = bytes.get(*v as u8 as usize).copied().unwrap_or(0) as i8;
+    }
+}
 
 /// A fixed-point factor `m / 2^shift` (`m ≥ 0`; built by [`Requant::from_factor`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
