@@ -718,3 +718,64 @@ fn eval_compares_every_mode_on_the_users_data() {
     assert_clean_failure(&o, "input kind", "frames into a token model");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn integer_mode_needs_calibration_and_reports_every_site() {
+    let dir = tmp_dir("integer");
+    let m = fixtures_dir().join("tok_lstm2_attn_gru/model.safetensors");
+    let cal = fixtures_dir().join("tok_lstm2_attn_gru/inputs.safetensors");
+    let blob = dir.join("int.rnl");
+    let o = runnel(&["convert", path_str(&m), "-o", path_str(&blob), "--integer"]);
+    assert_clean_failure(&o, "--integer needs --calibrate DATA", "--integer alone");
+    assert!(!blob.exists());
+    let o = runnel(&[
+        "convert",
+        path_str(&m),
+        "-o",
+        path_str(&blob),
+        "--calibrate",
+        path_str(&cal),
+    ]);
+    assert_clean_failure(&o, "--calibrate is for --integer", "--calibrate alone");
+    // calibration data of the wrong kind is refused, naming it
+    let frames = fixtures_dir().join("frames_gru/inputs.safetensors");
+    let o = runnel(&[
+        "convert",
+        path_str(&m),
+        "-o",
+        path_str(&blob),
+        "--integer",
+        "--calibrate",
+        path_str(&frames),
+    ]);
+    assert_clean_failure(&o, "input kind", "frames for a token model");
+    let o = runnel(&[
+        "convert",
+        path_str(&m),
+        "-o",
+        path_str(&blob),
+        "--integer",
+        "--calibrate",
+        path_str(&cal),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for site in [
+        "x",
+        "logits",
+        "head.in",
+        "blocks.0.in",
+        "blocks.0.c1",
+        "blocks.1.q",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(&format!("{site} "))),
+            "no calibration row for {site}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("mode      integer-only"), "{stdout}");
+    // the blob runs
+    let out = dir.join("out.safetensors");
+    let o = runnel(&run_args(&blob, &cal, &out));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -334,3 +334,54 @@ fn positions_do_not_grow_with_the_stream() {
         }
     }
 }
+
+/// The integer-only mode on every fixture (every block kind and option of the contract, token and
+/// frame inputs), calibrated on the fixture's own inputs: the outputs stay within
+/// `INTEGER_TOLERANCE` of PyTorch's (`|d| / (1 + |y|)`; the worst measured is in the comment), and
+/// the integer entry points give the same logits as the f32 ones before their conversion.
+#[test]
+fn every_fixture_runs_in_the_integer_mode() {
+    const INTEGER_TOLERANCE: f64 = 0.2; // worst 7.7e-2 (activations)
+    let mut report = Vec::new();
+    let mut failures = Vec::new();
+    for f in fixtures() {
+        let cal = runnel_converter::integer::Calibration::run(&f.model, &f.inputs).unwrap();
+        let c = runnel_converter::convert_integer(&f.model, &cal).unwrap();
+        let b = runnel_converter::AlignedBytes::new(&c.blob);
+        let m = Model::from_bytes(b.as_bytes()).unwrap();
+        assert!(m.is_integer(), "{}", f.name);
+        let out = session_outputs(&m, &f);
+        let err = max_rel_err(&out, &f.expected);
+        report.push(format!("{} {err:.3e}", f.name));
+        if err > INTEGER_TOLERANCE || err.is_nan() {
+            failures.push(format!("{}: error {err:.3e} > {INTEGER_TOLERANCE}", f.name));
+        }
+        // the integer entry point: the same logits, as integers on the logit grid
+        let (frame_scale, logit_scale) = m.integer_scales();
+        let mut arena = vec![0u8; m.state_bytes() + 3];
+        let mut s = Session::new(&m, &mut arena).unwrap();
+        let mut raw = vec![0i32; f.dim];
+        let mut q = Vec::new();
+        for (t, row) in out.chunks_exact(f.dim).enumerate().take(20) {
+            match &f.inputs {
+                stream::Inputs::Tokens(toks) => s.step_token_int(toks[t] as u32, &mut raw).unwrap(),
+                stream::Inputs::Frames { dim, data } => {
+                    q.clear();
+                    q.extend(
+                        data[t * dim..(t + 1) * dim]
+                            .iter()
+                            .map(|&v| runnel::kernels::round_to_i8(v / frame_scale).max(-127)),
+                    );
+                    s.step_frame_int(&q, &mut raw).unwrap()
+                }
+            }
+            let back: Vec<f32> = raw.iter().map(|&l| l as f32 * logit_scale).collect();
+            assert_eq!(back, row, "{} step {t}", f.name);
+        }
+    }
+    println!(
+        "integer mode, worst error per fixture:\n{}",
+        report.join("\n")
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

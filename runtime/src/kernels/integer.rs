@@ -342,6 +342,76 @@ mod tests {
         );
     }
 
+    /// `norm_i8` against float64 LayerNorm / RMSNorm on the same grids: within 1 LSB of the
+    /// rounded exact value (the fixed-point parameters are rounded, so not bit-exact).
+    #[test]
+    fn integer_norms_match_float64() {
+        let mut rng = Rng::new(11);
+        for case in 0..if cfg!(miri) { 4 } else { 300 } {
+            let w = 1 + (rng.next_u64() % 200) as usize;
+            let rms = case % 2 == 1;
+            let sx = 1e-5 * (1.0 + (rng.next_u64() % 100) as f64);
+            let x: std::vec::Vec<i32> = (0..w)
+                .map(|_| ((rng.f32() as f64 * 3.0 + 0.5) / sx * 1e-1) as i32)
+                .map(|v| v.clamp(-X_MAX, X_MAX))
+                .collect();
+            let g: std::vec::Vec<f64> = (0..w).map(|_| rng.f32() as f64 * 2.0).collect();
+            let b: std::vec::Vec<f64> = (0..w)
+                .map(|_| if rms { 0.0 } else { rng.f32() as f64 })
+                .collect();
+            let eps = 1e-5;
+            // float64 reference
+            let xf: std::vec::Vec<f64> = x.iter().map(|&v| v as f64 * sx).collect();
+            let mean = if rms {
+                0.0
+            } else {
+                xf.iter().sum::<f64>() / w as f64
+            };
+            let var = xf.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / w as f64;
+            let y: std::vec::Vec<f64> = (0..w)
+                .map(|i| (xf[i] - mean) / (var + eps).sqrt() * g[i] + b[i])
+                .collect();
+            let s_out = y.iter().fold(1e-9f64, |m, v| m.max(v.abs())) / 127.0;
+            // the converter's parameters (converter/src/integer.rs `IntCx::norm`)
+            let sh = 20;
+            let p2 = (1u64 << sh) as f64;
+            let mut p: std::vec::Vec<i32> = g
+                .iter()
+                .map(|g| (g / s_out / 65536.0 * p2).round() as i32)
+                .collect();
+            p.extend(b.iter().map(|b| (b / s_out * p2).round() as i32));
+            let e = (eps / (sx * sx)).round().max(1.0) as u64;
+            p.extend([sh, e as u32 as i32, (e >> 32) as i32]);
+            let mut out = std::vec![0i8; w];
+            norm_i8(&x, &p, rms, &mut out);
+            for i in 0..w {
+                let want = (y[i] / s_out).round().clamp(-127.0, 127.0);
+                let d = (out[i] as f64 - want).abs();
+                assert!(
+                    d <= 1.0,
+                    "case {case} w {w} rms {rms} i {i}: {} vs {want}",
+                    out[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lut_indexes_by_the_input_byte() {
+        let table: std::vec::Vec<u8> = (0..=255u8)
+            .map(|b| (b as i8).wrapping_neg() as u8)
+            .collect();
+        let words: std::vec::Vec<i32> = table
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let mut x: std::vec::Vec<i8> = (-128..=127).collect();
+        lut_i8(&words, &mut x);
+        for (v, want) in x.iter().zip(-128i32..=127) {
+            assert_eq!(*v as i32, (want as i8).wrapping_neg() as i32);
+        }
+    }
+
     #[test]
     fn isqrt_is_the_exact_floor() {
         let check = |v: u64| {
