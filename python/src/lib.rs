@@ -98,6 +98,7 @@ impl PyModel {
         d.set_item("final_norm", m.has_final_norm())?;
         d.set_item("weights", m.weight_type().name())?;
         d.set_item("kv", m.kv_type().name())?;
+        d.set_item("integer", m.is_integer())?;
         d.set_item("params", m.param_count())?;
         d.set_item("flash_bytes", m.blob_bytes())?;
         d.set_item("state_bytes", m.state_bytes())?;
@@ -248,21 +249,42 @@ impl PySession {
 
 /// Converts a contract model (safetensors) into a `.rnl` blob at `dst` (written atomically,
 /// never over `src`) and returns the report: flash and state bytes, parameters, and per tensor
-/// its stored type and quantization error.
+/// its stored type and quantization error. With `integer=True`, the integer-only mode calibrated
+/// on `calibrate` (an inputs file as for `runnel run`); the report then also lists every
+/// calibration site (`sites`: name, max_abs, scale, type).
 #[pyfunction]
-#[pyo3(signature = (src, dst, *, weights = "int8", kv = "int8"))]
+#[pyo3(signature = (src, dst, *, weights = "int8", kv = "int8", integer = false, calibrate = None))]
 fn convert<'py>(
     py: Python<'py>,
     src: PathBuf,
     dst: PathBuf,
     weights: &str,
     kv: &str,
+    integer: bool,
+    calibrate: Option<PathBuf>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let opts = ConvertOptions {
+    let mut opts = ConvertOptions {
         weights: parse_dtype(weights).map_err(err)?,
         kv: parse_dtype(kv).map_err(err)?,
     };
-    let (c, _) = convert_file(&src, &dst, &opts, None).map_err(err)?;
+    match (integer, &calibrate) {
+        (true, None) => {
+            return Err(RunnelError::new_err(
+                "integer=True needs calibrate=DATA (an inputs file of typical data)",
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(RunnelError::new_err(
+                "calibrate= is for integer=True (the integer-only mode)",
+            ))
+        }
+        (true, Some(_)) => {
+            opts.weights = runnel::DType::I8;
+            opts.kv = runnel::DType::I8;
+        }
+        (false, None) => {}
+    }
+    let (c, cal) = convert_file(&src, &dst, &opts, calibrate.as_deref()).map_err(err)?;
     let d = PyDict::new(py);
     d.set_item("flash_bytes", c.blob.len())?;
     d.set_item("state_bytes", c.state_bytes)?;
@@ -281,6 +303,19 @@ fn convert<'py>(
         tensors.append(e)?;
     }
     d.set_item("tensors", tensors)?;
+    d.set_item("integer", cal.is_some())?;
+    if let Some(cal) = cal {
+        let sites = PyList::empty(py);
+        for r in cal.report(&c.config) {
+            let e = PyDict::new(py);
+            e.set_item("name", &r.site)?;
+            e.set_item("max_abs", r.max_abs)?;
+            e.set_item("scale", r.scale)?;
+            e.set_item("type", r.format)?;
+            sites.append(e)?;
+        }
+        d.set_item("sites", sites)?;
+    }
     Ok(d)
 }
 

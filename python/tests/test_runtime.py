@@ -38,6 +38,23 @@ def test_convert_then_run_reproduces_pytorch(tmp_path, name, mode):
     assert err <= TOLERANCE[mode], f"{name} {mode}: {err}"
 
 
+@pytest.mark.parametrize("name", ["tok_lstm2_attn_gru", "frames_gru"])
+def test_integer_mode_calibrates_and_runs(tmp_path, name):
+    model, inputs, want = fixture(name)
+    blob = tmp_path / "m.rnl"
+    cal = os.path.join(FIXTURES, name, "inputs.safetensors")
+    with pytest.raises(runnel.RunnelError, match="calibrate"):
+        runnel.convert(model, blob, integer=True)
+    report = runnel.convert(model, blob, integer=True, calibrate=cal)
+    assert report["integer"] and any(s["name"] == "x" for s in report["sites"])
+    m = runnel.Model.load(str(blob))
+    assert m.info["integer"]
+    data = inputs["tokens"] if "tokens" in inputs else inputs["frames"].astype(np.float32)
+    got = m.session().run(data)
+    err = np.max(np.abs(got - want) / (1 + np.abs(want)))
+    assert err <= 0.2, f"{name} integer: {err}"
+
+
 def test_steps_equal_run_and_snapshots_continue_bit_for_bit(tmp_path):
     model, inputs, _ = fixture("tok_lstm2_attn_gru")
     blob = tmp_path / "m.rnl"
