@@ -470,13 +470,16 @@ fn convert_with(
                     *s = runnel::kernels::quantize_i8(row, qrow);
                 }
                 entry.offset = place(&mut data, bytemuck::cast_slice(&q))?;
-                entry.scale_offset = place(&mut data, bytemuck::cast_slice(&scales))?;
+                // The integer mode keeps no f32 row scales: its requantizations replace them.
+                if !integer {
+                    entry.scale_offset = place(&mut data, bytemuck::cast_slice(&scales))?;
+                }
                 let back = q
                     .iter()
                     .enumerate()
                     .map(|(i, &v)| v as f32 * scales[i / e.cols]);
                 let (s, m) = stats(&vals, back);
-                (s, m, q.len() + scales.len() * 4)
+                (s, m, q.len() + if integer { 0 } else { scales.len() * 4 })
             }
         };
         entries.push(entry);

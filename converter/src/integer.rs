@@ -180,7 +180,9 @@ impl IntCx<'_> {
     }
 
     /// [`IntPart::Rq`] of `mat` (`[rows, cols]`) whose input grid is `s_in`: row `r`'s factor
-    /// is `s_w[r] · s_in · k(r)` (`k(r)` the inverse of the row's output grid).
+    /// is `s_w[r] · s_in · k(r)` (`k(r)` the inverse of the row's output grid), as multipliers
+    /// with one shift for the matrix (the largest that keeps every multiplier below 2^31, so
+    /// the largest factor has 31 significant bits).
     pub fn mat_rq(
         &self,
         mat: &TensorName,
@@ -189,7 +191,27 @@ impl IntCx<'_> {
         k: impl Fn(usize) -> f64,
     ) -> Result<Vec<i32>, Error> {
         let sw = self.row_scales(mat, cols)?;
-        requant_words(sw.iter().enumerate().map(|(r, &s)| s * s_in * k(r)), mat)
+        let f: Vec<f64> = sw
+            .iter()
+            .enumerate()
+            .map(|(r, &s)| s * s_in * k(r))
+            .collect();
+        let max = f.iter().fold(0f64, |m, &v| m.max(v));
+        let shift = match Requant::from_factor(max) {
+            Some(r) if f.iter().all(|v| v.is_finite() && *v >= 0.0) => r.shift as i32,
+            _ => {
+                return Err(bad(format!(
+                    "`{mat}`: a rescaling factor ({max:e}) is out of range; the calibration data may not suit the model"
+                )))
+            }
+        };
+        let p = f64::powi(2.0, shift);
+        let mut words: Vec<i32> = f
+            .iter()
+            .map(|v| (v * p).round().min(2147483647.0) as i32)
+            .collect();
+        words.push(shift);
+        Ok(words)
     }
 
     /// [`IntPart::Bias`] of `mat` with bias tensor `bias` (zeros if absent) on the

@@ -122,6 +122,16 @@ impl<'a> Validator<'a> {
         let data = match dt {
             DType::F32 => MatData::F32(self.region::<f32>(e.offset, n, name)?),
             DType::F16 => MatData::F16(self.region::<f16>(e.offset, n, name)?),
+            // The integer mode stores no f32 row scales (its requantizations replace them).
+            DType::I8 if self.integer => {
+                if e.scale_offset != 0 {
+                    return Err(Self::bad(name));
+                }
+                MatData::I8 {
+                    q: self.region::<i8>(e.offset, n, name)?,
+                    scales: &[],
+                }
+            }
             DType::I8 => MatData::I8 {
                 q: self.region::<i8>(e.offset, n, name)?,
                 scales: self.region::<f32>(e.scale_offset, rows, name)?,
@@ -158,7 +168,8 @@ impl<'a> Validator<'a> {
         let v = self.region::<i32>(e.offset, len, name)?;
         let shifts_ok = |v: &[i32]| v.chunks_exact(2).all(|p| (0..=62).contains(&p[1]));
         let ok = match part {
-            IntPart::Rq | IntPart::Requant => shifts_ok(v),
+            IntPart::Requant => shifts_ok(v),
+            IntPart::Rq => v.last().is_some_and(|s| (0..=62).contains(s)),
             IntPart::Norm => v
                 .len()
                 .checked_sub(3)
@@ -272,7 +283,11 @@ impl<'a> TensorSource<'a> for Reader<'a> {
             DType::F16 => MatData::F16(self.slice(e.offset, n)),
             DType::I8 => MatData::I8 {
                 q: self.slice(e.offset, n),
-                scales: self.slice(e.scale_offset, rows),
+                scales: if self.integer {
+                    &[]
+                } else {
+                    self.slice(e.scale_offset, rows)
+                },
             },
         };
         Mat { rows, cols, data }

@@ -243,8 +243,9 @@ pub enum TensorRole {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum IntPart {
-    /// `[2·rows]`: per output row, the requantization `(m, shift)` of the matrix's exact sums
-    /// ([`crate::kernels::integer::Requant`]; `shift` in `0..=62`).
+    /// `[rows + 1]`: the requantization of the matrix's exact sums
+    /// ([`crate::kernels::integer::Requant`]): each row's multiplier `m`, then the matrix's
+    /// shift (`0..=62`).
     Rq,
     /// `[rows]`: the matrix's bias on its accumulator grid (`round(b / (s_w[r] · s_in))`).
     Bias,
@@ -371,7 +372,7 @@ pub fn int_mat<'a>(
 ) -> crate::kernels::integer::IntMat<'a> {
     crate::kernels::integer::IntMat {
         w: t.mat(name, rows, cols),
-        rq: t.ints(name, IntPart::Rq, 2 * rows),
+        rq: t.ints(name, IntPart::Rq, rows + 1),
         bias: t.ints(name, IntPart::Bias, rows),
     }
 }
@@ -509,12 +510,11 @@ pub fn tail<'a>(dims: &ModelDims, width: usize, t: &mut impl TensorSource<'a>) -
 /// The input layer of the integer step.
 #[derive(Debug, Clone, Copy)]
 pub enum IntInput<'a> {
-    /// `embed.weight [vocab, d_model]` and its per-row requantization onto the residual grid
-    /// (`[2·vocab]`).
+    /// `embed.weight [vocab, d_model]` and its per-row requantization onto the residual grid.
     Tokens {
         /// The embedding table (int8).
         embed: Mat<'a>,
-        /// `[2·vocab]`: row `t`'s `(m, shift)`.
+        /// `[vocab + 1]` ([`IntPart::Rq`]).
         rq: &'a [i32],
     },
     /// `input.weight [d_model, dim]` on the int8 frame grid.
@@ -534,7 +534,7 @@ pub fn input_int<'a>(dims: &ModelDims, t: &mut impl TensorSource<'a>) -> IntInpu
             let name = TensorName::top("embed", "weight");
             IntInput::Tokens {
                 embed: t.mat(name, vocab, d),
-                rq: t.ints(name, IntPart::Rq, 2 * vocab),
+                rq: t.ints(name, IntPart::Rq, vocab + 1),
             }
         }
         InputKind::Frames { dim } => IntInput::Frames {

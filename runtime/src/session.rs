@@ -2,7 +2,7 @@
 
 use crate::blocks::{Probe, Scratch, StepCtx, SITE_FRAME, SITE_HEAD_IN, SITE_LOGITS, SITE_X};
 use crate::error::{Buffer, Error};
-use crate::kernels::integer::{norm_i8, rq_at, sat_i8, sat_x};
+use crate::kernels::integer::{norm_i8, rq_at, sat_i8, sat_x, Requant};
 use crate::kernels::{all_finite, matvec, round_to_i8, row_to_f32, MatData};
 use crate::model::{Model, Reader};
 use crate::schema::{self, InputKind, InputWeights, IntInput, NormKind};
@@ -285,7 +285,10 @@ impl Session<'_, '_> {
         let d = dims.d_model;
         match (schema::input_int(&dims, &mut t), input) {
             (IntInput::Tokens { embed, rq }, Input::Token(tok)) => {
-                let rq = rq_at(rq, tok);
+                let rq = Requant {
+                    m: rq.get(tok).copied().unwrap_or(0),
+                    shift: rq.last().map_or(0, |&s| (s as u32).min(62) as u8),
+                };
                 if let MatData::I8 { q, .. } = embed.data {
                     let row = crate::slices::range(q, tok * d, d);
                     let x: &mut [i32] = bytemuck::cast_slice_mut(&mut *s.x);

@@ -27,7 +27,7 @@ use half::f16;
 use crate::blocks::{f32s_finite, Probe, Scratch, ScratchNeed, Site, StepCtx, SITE_X};
 use crate::error::Error;
 use crate::format::BlockEntry;
-use crate::kernels::integer::{exp_neg_q15, lut_i8, norm_i8, rq_at, sat_i8, IntMat};
+use crate::kernels::integer::{exp_neg_q15, lut_i8, norm_i8, rescale, rq_at, sat_i8, IntMat};
 use crate::kernels::{self, all_finite, matvec, quantize_i8, rope_rotate, Mat};
 use crate::limits::MAX_DIM;
 use crate::schema::{
@@ -782,9 +782,11 @@ impl AttentionSpec {
                 m.sums(u, sums);
                 let (sq, rest) = split(sums, w);
                 let (sk, sv) = split(rest, kw);
+                let shift = m.shift();
                 let out = |src: &[i32], at: usize, dst: &mut [i8]| {
-                    for (r, (o, &v)) in dst.iter_mut().zip(src).enumerate() {
-                        *o = sat_i8(m.rq(at + r).apply(v as i64));
+                    let ms = crate::slices::tail(m.rq, at);
+                    for ((o, &v), &mr) in dst.iter_mut().zip(src).zip(ms) {
+                        *o = sat_i8(rescale(v as i64, mr, shift));
                     }
                 };
                 out(sq, 0, q);

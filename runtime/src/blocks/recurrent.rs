@@ -544,10 +544,8 @@ impl RecurrentSpec {
             l.w_ih.sums(head(u, if k == 0 { w } else { rw }), gi);
             l.w_hh.sums(h, gh);
             // both onto Q3.12 (kept in i32 until the sum saturates to the tables' range)
-            for (r, (a, b)) in gi.iter_mut().zip(gh.iter_mut()).enumerate() {
-                *a = q12(l.w_ih.rq(r).apply(*a as i64));
-                *b = q12(l.w_hh.rq(r).apply(*b as i64));
-            }
+            l.w_ih.requant(gi, q12);
+            l.w_hh.requant(gh, q12);
             let (g0, g1) = split(gi, 2 * hid); // LSTM i|f, g|o; GRU r|z, n
             let (h0, h1) = split(gh, 2 * hid);
             let gate = |a: &[i32], b: &[i32], j: usize| {

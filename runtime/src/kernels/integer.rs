@@ -20,6 +20,14 @@ pub fn sat_x(v: i64) -> i32 {
     v.clamp(-(X_MAX as i64), X_MAX as i64) as i32
 }
 
+/// `round(acc · m / 2^shift)`, halves up, for `shift ≤ 62` (branch-free: the rounding constant
+/// is `2^shift / 2`, 0 for `shift = 0`).
+#[inline(always)]
+pub fn rescale(acc: i64, m: i32, shift: u32) -> i64 {
+    let s = shift & 63;
+    acc.wrapping_mul(m as i64).wrapping_add((1i64 << s) >> 1) >> s
+}
+
 /// Requantization `i` of a `[2·n]` list of `(m, shift)` words ([`crate::schema::IntPart`]);
 /// the identity-free zero factor if `i` is out of range (never, on a validated model).
 #[inline(always)]
@@ -33,14 +41,14 @@ pub fn rq_at(p: &[i32], i: usize) -> Requant {
     }
 }
 
-/// An int8 matrix of the integer step: `w` (int8 rows; its f32 row scales are not used), the
-/// requantization of each row's sum (`rq`, `[2·rows]`) and the bias on the accumulator grid
-/// (`bias`, `[rows]`).
+/// An int8 matrix of the integer step: `w` (int8 rows), the requantization of each row's sum
+/// (`rq`: the rows' multipliers and one shift) and the bias on the accumulator grid (`bias`,
+/// `[rows]`).
 #[derive(Debug, Clone, Copy)]
 pub struct IntMat<'a> {
     /// `[rows, cols]` int8.
     pub w: Mat<'a>,
-    /// `[2·rows]`: `(m, shift)` per row.
+    /// `[rows + 1]`: `m` per row, then the shift ([`crate::schema::IntPart::Rq`]).
     pub rq: &'a [i32],
     /// `[rows]`.
     pub bias: &'a [i32],
@@ -59,18 +67,37 @@ impl IntMat<'_> {
         }
     }
 
+    /// The shift shared by the rows.
+    #[inline(always)]
+    pub fn shift(&self) -> u32 {
+        self.rq.last().map_or(0, |&s| (s as u32).min(62))
+    }
+
     /// Row `r`'s requantization.
     #[inline(always)]
     pub fn rq(&self, r: usize) -> Requant {
-        rq_at(self.rq, r)
+        Requant {
+            m: self.rq.get(r).copied().unwrap_or(0),
+            shift: self.shift() as u8,
+        }
+    }
+
+    /// `v[r] = f(rq_r(v[r]))` for the rows' sums `v` (`[rows]`).
+    #[inline(always)]
+    pub fn requant(&self, v: &mut [i32], f: impl Fn(i64) -> i32) {
+        let shift = self.shift();
+        for (a, &m) in v.iter_mut().zip(self.rq) {
+            *a = f(rescale(*a as i64, m, shift));
+        }
     }
 
     /// `out[r] = sat_i8(rq_r(sums[r]))`: the product requantized onto an int8 grid
     /// (`sums: [rows]` scratch).
     pub fn to_i8(&self, x: &[i8], sums: &mut [i32], out: &mut [i8]) {
         self.sums(x, sums);
-        for ((o, &s), rq) in out.iter_mut().zip(sums.iter()).zip(self.rq.chunks_exact(2)) {
-            *o = sat_i8(rq_at(rq, 0).apply(s as i64));
+        let shift = self.shift();
+        for ((o, &s), &m) in out.iter_mut().zip(sums.iter()).zip(self.rq) {
+            *o = sat_i8(rescale(s as i64, m, shift));
         }
     }
 
@@ -78,9 +105,10 @@ impl IntMat<'_> {
     /// product requantized onto the residual grid.
     pub fn to_x(&self, input: &[i8], sums: &mut [i32], x: &mut [i32], add: bool) {
         self.sums(input, sums);
-        for ((o, &s), rq) in x.iter_mut().zip(sums.iter()).zip(self.rq.chunks_exact(2)) {
+        let shift = self.shift();
+        for ((o, &s), &m) in x.iter_mut().zip(sums.iter()).zip(self.rq) {
             let base = if add { *o as i64 } else { 0 };
-            *o = sat_x(base + rq_at(rq, 0).apply(s as i64));
+            *o = sat_x(base + rescale(s as i64, m, shift));
         }
     }
 }
@@ -167,11 +195,7 @@ impl Requant {
     /// `|acc| < 2^32`.
     #[inline]
     pub fn apply(self, acc: i64) -> i64 {
-        let p = acc.wrapping_mul(self.m as i64);
-        match self.shift {
-            0 => p,
-            s => (p.wrapping_add(1i64 << (s - 1))) >> s,
-        }
+        rescale(acc, self.m, self.shift as u32)
     }
 }
 
