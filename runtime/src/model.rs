@@ -166,7 +166,7 @@ impl<'a> Validator<'a> {
             return Err(Self::bad(name));
         }
         let v = self.region::<i32>(e.offset, len, name)?;
-        let shifts_ok = |v: &[i32]| v.chunks_exact(2).all(|p| (0..=62).contains(&p[1]));
+        let shifts_ok = |v: &[i32]| v.chunks_exact(2).all(|p| matches!(p, [_, 0..=62]));
         let ok = match part {
             IntPart::Requant => shifts_ok(v),
             IntPart::Rq => v.last().is_some_and(|s| (0..=62).contains(s)),

@@ -44,6 +44,11 @@ pub fn dot_rows_i8_blocked(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
     let Some(x) = xq.get(..cols) else {
         return;
     };
+    if cols == 0 {
+        // (validated models have no empty rows; this keeps the chunking below total)
+        sums.fill(0);
+        return;
+    }
     let Some(block) = cols.checked_mul(4) else {
         return;
     };
@@ -51,7 +56,7 @@ pub fn dot_rows_i8_blocked(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
         crate::kernels::dot_rows_i8_with(dot_i8_unrolled, q, cols, xq, sums);
         return;
     };
-    let n = sums.len().min(q.len() / cols);
+    let n = sums.len().min(q.len().checked_div(cols).unwrap_or(0));
     let full = n & !3;
     let (s4, s_rest) = sums.split_at_mut(full.min(sums.len()));
     // `full · cols ≤ q.len()`: no overflow.
