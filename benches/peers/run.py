@@ -1,7 +1,7 @@
 """runnel against ONNX Runtime and PyTorch eager on the demo model, in one run, interleaved.
 
     scripts/bench-peers.sh [--rounds 7] [--steps 0] [--json FILE] [--check]
-    # = the venv (runnel from this tree, torch, onnx, onnxruntime, onnxscript), then this file
+    # = scripts/py-venv.sh onnx onnxruntime (runnel from this tree, torch), then this file
 
 Every contender streams the held-out text of ``models/charlm`` one character per step from zero
 state, on one thread:
@@ -11,24 +11,31 @@ state, on one thread:
 * runnel (Python): the ``runnel`` package, ``Session.step_token`` once per step (f32 and int8),
   and ``Session.run`` over the whole stream in one call (int8);
 * ONNX Runtime (Python, CPU provider, intra/inter-op threads 1): one step exported with
-  ``torch.onnx.export`` from ``step_model.StepModel`` (state as inputs and outputs), as f32 and
-  as ``onnxruntime.quantization.quantize_dynamic`` int8 (default options: QInt8 weights,
-  per-tensor), ``InferenceSession.run`` once per step;
+  ``torch.onnx.export`` (opset 17) from ``step_model.StepModel`` (state as inputs and outputs,
+  the attention cache a fixed-shape window with a mask), as f32 and as
+  ``onnxruntime.quantization.quantize_dynamic`` int8 (default options: QInt8 weights,
+  per tensor), ``InferenceSession.run`` once per step;
 * PyTorch eager: the same ``StepModel`` (stock modules of the contract's reference model) called
   once per step under ``torch.inference_mode()``, ``torch.set_num_threads(1)``.
 
 Each round runs every contender once over the stream (the order rotates between rounds); a
 contender's time for a round is its whole timed pass divided by its steps (Python-side loops
-included: that is the cost of stepping from Python), and the table shows the median over the
-rounds. Logits are copied into a preallocated array inside the loop and scored after it, so
-bits/char come from each contender's own logits. Python contenders get one untimed warm-up pass
-over 200 steps first; the Rust program does its own.
+included: that is the cost of stepping from Python). The table shows the median over the rounds,
+and the median over the rounds of each contender's time ÷ runnel Rust int8's. Logits are copied
+into a preallocated array inside the loop and scored after it, so bits/char come from each
+contender's own logits. Python contenders get one untimed warm-up pass over 200 steps first; the
+Rust program does its own.
+
+``--check`` fails unless every float contender's bits/char is within 1e-3 of runnel Rust f32's
+(so the ONNX export and the eager step compute the runtime's step) and every int8 one is within
+2% of it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import statistics
@@ -64,8 +71,8 @@ def bits_per_char(logits: np.ndarray, ids: list[int]) -> float:
 
 
 # --------------------------------------------------------------------------- contenders
-# Each contender has a name, a kind ("f32" or quantized, for --check) and a ``run(ids)`` that
-# streams ``ids`` from zero state and returns (µs per step, bits/char).
+# Each contender has a name, a mode ("f32", "f16" or "int8", for --check), ``warm_up(ids)`` and
+# ``run(ids)``, which streams ``ids`` from zero state and returns (µs per step, bits/char).
 
 
 class RustContender:
@@ -87,11 +94,11 @@ class RustContender:
 
 
 class PyContender:
-    """A Python-side stepping loop: ``reset()`` → zero state, ``step(t)`` fills ``out[t]``."""
+    """A stepping loop in this process. ``make(ids)`` returns ``(reset, loop)``: ``reset()``
+    goes back to zero state (not timed), ``loop()`` streams ``ids`` and returns the logits."""
 
     def __init__(self, name, mode, make):
-        self.name, self.mode = name, mode  # mode: "f32", "f16" or "int8" (for --check)
-        self.make = make  # ids -> (reset, loop); loop() runs the stream and returns the logits
+        self.name, self.mode, self.make = name, mode, make
 
     def warm_up(self, ids):
         reset, loop = self.make(ids[:WARMUP])
@@ -206,12 +213,11 @@ def prepare(work: Path, profile: str, steps: int):
     """Blobs, ONNX models and the contenders, in the order of the table."""
     import onnx
     import runnel
-    import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from runnel.reference import load_model
 
     sys.path.insert(0, str(Path(__file__).parent))
     from step_model import StepModel, export_onnx
-    from runnel.reference import load_model
 
     work.mkdir(parents=True, exist_ok=True)
     blobs = {}
@@ -225,6 +231,10 @@ def prepare(work: Path, profile: str, steps: int):
     onnx_f32, onnx_int8 = work / "charlm-step-f32.onnx", work / "charlm-step-int8.onnx"
     export_onnx(step, str(onnx_f32))
     onnx.checker.check_model(str(onnx_f32))
+    # quantize_dynamic's defaults (int8 weights, per tensor). Its advice (on the root logger) to
+    # run onnxruntime.quantization's pre-processing first is silenced: that made no difference
+    # to speed or bits/char here.
+    logging.getLogger().setLevel(logging.ERROR)
     quantize_dynamic(str(onnx_f32), str(onnx_int8), weight_type=QuantType.QInt8)
 
     exe = build_rust(profile)
@@ -255,10 +265,10 @@ def versions() -> dict:
     import runnel
     import torch
 
-    cpu = ""
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                   if line.startswith("model name"))
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f
+                       if line.startswith("model name"))
     except (OSError, StopIteration):
         cpu = platform.processor()
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
@@ -297,26 +307,31 @@ def main():
             us, bits = c.run(ids)
             times[c.name].append(us)
             bpc[c.name] = bits
-        print(f"round {r + 1}/{args.rounds}: "
-              + ", ".join(f"{n.split(' (')[0]} {t[-1]:.1f}" for n, t in times.items()),
-              file=sys.stderr)
+        print(f"round {r + 1}/{args.rounds} (µs/step): "
+              + ", ".join(f"{n} {t[-1]:.1f}" for n, t in times.items()), file=sys.stderr)
 
     med = {n: statistics.median(t) for n, t in times.items()}
+    # the ratio to the baseline per round (both measured seconds apart), then its median: less
+    # sensitive to the load of a shared machine changing between rounds than med / med
+    ratio = {n: statistics.median(a / b for a, b in zip(t, times[BASELINE]))
+             for n, t in times.items()}
     env = versions()
     print(f"\n{len(ids)} steps of {TEXT.relative_to(ROOT)}, {args.rounds} interleaved rounds, "
           f"one thread; {env['cpu']} ({env['cores']} cores); python {env['python']}, "
           f"onnxruntime {env['onnxruntime']}, torch {env['torch']}, runnel {env['runnel']}")
-    print(f"\n| contender | µs/step (median) | min–max | × {BASELINE} | bits/char |")
+    print(f"\n| contender | µs/step (median) | min–max | × {BASELINE} (median of rounds) "
+          "| bits/char |")
     print("|---|---|---|---|---|")
     for n, t in times.items():
-        print(f"| {n} | {med[n]:.1f} | {min(t):.1f}–{max(t):.1f} | {med[n] / med[BASELINE]:.2f} "
+        print(f"| {n} | {med[n]:.1f} | {min(t):.1f}–{max(t):.1f} | {ratio[n]:.2f} "
               f"| {bpc[n]:.4f} |")
     print("\nfile bytes: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
 
     if args.json:
         args.json.write_text(json.dumps({"steps": len(ids), "rounds": args.rounds, "env": env,
                                          "sizes": sizes, "us_per_step": times,
-                                         "median_us_per_step": med, "bits_per_char": bpc},
+                                         "median_us_per_step": med, "median_ratio": ratio,
+                                         "bits_per_char": bpc},
                                         indent=1))
     if args.check:
         # float contenders must agree with runnel's f32 step to 1e-3, int8 ones to within 2%

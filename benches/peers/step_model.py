@@ -25,10 +25,9 @@ import math
 import warnings
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-
 from runnel.reference import RunnelRef
+from torch import nn
 
 
 class StepModel(nn.Module):
