@@ -6,9 +6,8 @@
 #   scripts/bench-peers.sh [--rounds 7] [--steps 0] [--json FILE] [--check]
 #
 # Sets up the venv of scripts/python-tests.sh (RUNNEL_PY_VENV, default target/py-venv) with ONNX
-# Runtime added, then runs the comparison. Cargo builds the package's native module in
-# CARGO_TARGET_DIR (default target/python) and the Rust contender (release) in CARGO_TARGET_DIR
-# (default target/).
+# Runtime added, then runs the comparison. Cargo builds the package's native module and the Rust
+# contender (release) in CARGO_TARGET_DIR if it is set, else in target/python and target/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${RUNNEL_PY_VENV:-$root/target/py-venv}
