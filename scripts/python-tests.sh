@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The Python package (python/): build and install it into a virtual environment with pip
-# (maturin), with PyTorch for the exporter, then run its pytest suite.
+# (maturin), with PyTorch for the exporter, then run its pytest suite; then a smoke run of the
+# peer comparison (benches/peers: one short round, every contender's bits/char checked).
 #
 #   scripts/python-tests.sh
 #
 # Environment: RUNNEL_PY_VENV (default target/py-venv; kept between runs, pip's cache makes
-# reruns fast), CARGO_TARGET_DIR (default target/python).
+# reruns fast), CARGO_TARGET_DIR (default target/python for the package; the smoke run builds
+# its Rust program in the workspace's own target directory, target/ by default).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${RUNNEL_PY_VENV:-$root/target/py-venv}
+rust_target=${CARGO_TARGET_DIR:-$root/target}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target/python}
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -17,16 +20,13 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 cargo fmt --check --manifest-path "$root/python/Cargo.toml"
 cargo clippy -q --manifest-path "$root/python/Cargo.toml" -- -D warnings
 
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-export PATH="$venv/bin:$PATH"  # maturin, for the build below
-"$venv/bin/pip" install -q --upgrade pip
-"$venv/bin/pip" install -q "maturin>=1.5,<2" numpy pytest safetensors
-# PyTorch for the exporter tests (runnel.torch), from PyPI (a few GB the first time; pip's cache
-# keeps reruns fast)
-"$venv/bin/python" -c "import torch" 2>/dev/null || "$venv/bin/pip" install -q torch
-# --no-build-isolation: build with the venv's maturin (no second download per run)
-"$venv/bin/pip" install -q --no-build-isolation --force-reinstall --no-deps "$root/python"
+# the venv, with ONNX Runtime for the smoke run below (wheels of a few tens of MB)
+RUNNEL_PY_VENV=$venv "$root/scripts/py-venv.sh" onnx onnxruntime
 # -rs: say so if a test skips (none should: torch is installed above)
 "$venv/bin/python" -m pytest -q -rs "$root/python/tests"
+
+# the peer comparison's smoke run: 200 steps, one round, the Rust program in the dev profile
+# (its dependencies are built by `cargo test --workspace` in CI); --check fails the run if a
+# contender's bits/char is off runnel's f32 step (a broken ONNX export, a lost state)
+CARGO_TARGET_DIR=$rust_target "$venv/bin/python" "$root/benches/peers/run.py" \
+  --rounds 1 --steps 200 --profile dev --check --work "$rust_target/peers-smoke"

@@ -46,7 +46,7 @@ step "undefined behaviour: the C API's Rust-side tests under Miri (they read fix
 (cd capi && MIRIFLAGS=-Zmiri-disable-isolation cargo +nightly miri test --test api \
   --features runnel/soft-float -- reopening snapshot status_codes)
 
-step "Python package: build it with pip (maturin) into a venv and run its pytest suite"
+step "Python package: build it with pip (maturin) into a venv, run its pytest suite and the peer comparison's smoke run"
 scripts/python-tests.sh
 
 step "fuzz smoke (every cargo-fuzz target for 20 s from its seeds)"
