@@ -224,6 +224,10 @@ def prepare(work: Path, profile: str, steps: int):
     for mode in ("f32", "f16", "int8"):
         blobs[mode] = work / f"charlm-{mode}.rnl"
         runnel.convert(str(MODEL), str(blobs[mode]), weights=mode, kv=mode)
+    # the integer-only mode, calibrated on the training side of the text (docs/INTEGER.md)
+    blobs["integer"] = work / "charlm-integer.rnl"
+    runnel.convert(str(MODEL), str(blobs["integer"]), integer=True,
+                   calibrate=str(MODEL.parent / "calibration.safetensors"))
 
     ref, _ = load_model(str(MODEL))
     step = StepModel(ref).eval()
@@ -244,6 +248,7 @@ def prepare(work: Path, profile: str, steps: int):
         RustContender("runnel Rust f32/f32", "f32", exe, blobs["f32"], steps),
         RustContender("runnel Rust f16/f16", "f16", exe, blobs["f16"], steps),
         RustContender(BASELINE, "int8", exe, blobs["int8"], steps),
+        RustContender("runnel Rust integer", "int8", exe, blobs["integer"], steps),
         PyContender("runnel Python f32/f32 (step_token)", "f32", runnel_py(blobs["f32"], vocab)),
         PyContender("runnel Python int8/int8 (step_token)", "int8",
                     runnel_py(blobs["int8"], vocab)),
