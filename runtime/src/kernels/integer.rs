@@ -420,6 +420,61 @@ mod tests {
         }
     }
 
+    /// The matrix epilogue (`IntMat::to_i8`, `to_x`) with the build's row kernel against plain
+    /// exact arithmetic: `reference::dot_i8` sums, the bias, and the rounding of
+    /// `(sum · m) / 2^shift` in i128.
+    #[test]
+    fn matrix_epilogue_matches_plain_exact_arithmetic() {
+        use crate::kernels::reference;
+        let mut rng = Rng::new(5);
+        for case in 0..if cfg!(miri) { 3 } else { 200 } {
+            let rows = 1 + (rng.next_u64() % 40) as usize;
+            let cols = 1 + (rng.next_u64() % 130) as usize;
+            let mut int8 = || ((rng.next_u64() % 255) as i32 - 127) as i8;
+            let q: std::vec::Vec<i8> = (0..rows * cols).map(|_| int8()).collect();
+            let x: std::vec::Vec<i8> = (0..cols).map(|_| int8()).collect();
+            let shift = 20 + (rng.next_u64() % 20) as i32;
+            let mut rq: std::vec::Vec<i32> = (0..rows)
+                .map(|_| (rng.next_u64() % (1 << 31)) as i32)
+                .collect();
+            rq.push(shift);
+            let bias: std::vec::Vec<i32> = (0..rows)
+                .map(|_| (rng.next_u64() % (1 << 20)) as i32 - (1 << 19))
+                .collect();
+            let scales = std::vec![1.0f32; rows];
+            let m = IntMat {
+                w: Mat {
+                    rows,
+                    cols,
+                    data: MatData::I8 {
+                        q: &q,
+                        scales: &scales,
+                    },
+                },
+                rq: &rq,
+                bias: &bias,
+            };
+            let want = |r: usize| {
+                let acc =
+                    reference::dot_i8(&q[r * cols..(r + 1) * cols], &x) as i128 + bias[r] as i128;
+                let p = acc * rq[r] as i128;
+                (p + (1i128 << (shift - 1))).div_euclid(1i128 << shift)
+            };
+            let mut sums = std::vec![0i32; rows];
+            let mut out = std::vec![0i8; rows];
+            m.to_i8(&x, &mut sums, &mut out);
+            let base: std::vec::Vec<i32> = (0..rows).map(|r| r as i32 * 1000 - 7).collect();
+            let mut xs = base.clone();
+            m.to_x(&x, &mut sums, &mut xs, true);
+            for r in 0..rows {
+                let w = want(r);
+                assert_eq!(out[r] as i128, w.clamp(-127, 127), "case {case} row {r}");
+                let wx = (base[r] as i128 + w).clamp(-(X_MAX as i128), X_MAX as i128);
+                assert_eq!(xs[r] as i128, wx, "case {case} row {r} (x)");
+            }
+        }
+    }
+
     #[test]
     fn lut_indexes_by_the_input_byte() {
         let table: std::vec::Vec<u8> = (0..=255u8)
