@@ -2,7 +2,7 @@
 //! calibration, which streams the float model over the user's data and records the largest
 //! `|value|` at every site, and the integer parameters computed from it and the weights. The
 //! runtime's integer plan (`runtime/src/blocks/*.rs`, `schema::input_int` / `tail_int`) says which
-//! parameter tensors a model has; [`int_values`] computes each one, here for the model-level
+//! parameter tensors a model has; `int_values` computes each one, here for the model-level
 //! tensors and in each block kind's file (`blocks/`) for its own.
 
 use std::collections::BTreeMap;
