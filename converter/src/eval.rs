@@ -33,6 +33,8 @@ pub struct ModeReport {
     pub weights: DType,
     /// KV-cache storage.
     pub kv: DType,
+    /// The integer-only mode (int8 weights and KV, calibrated activations).
+    pub integer: bool,
     /// Blob bytes (flash).
     pub flash_bytes: usize,
     /// State arena bytes (RAM).
@@ -47,23 +49,41 @@ pub struct ModeReport {
     pub bits_per_token: Option<f64>,
 }
 
-/// Converts `model` in every mode of [`MODES`], streams `inputs` through each from a fresh
-/// session, and measures it. Inputs that do not fit the model are refused before any run. `progress(done, total)` is called after each step, `total` being
-/// the steps of all modes together.
+/// Converts `model` in every mode of [`MODES`] — and, given `calibrate` (calibration inputs),
+/// in the integer-only mode calibrated on them — streams `inputs` through each from a fresh
+/// session, and measures it. Inputs that do not fit the model are refused before any run.
+/// `progress(done, total)` is called after each step, `total` being the steps of all modes
+/// together.
 pub fn eval(
     model: &[u8],
     inputs: &Inputs,
+    calibrate: Option<&Inputs>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Vec<ModeReport>, Error> {
     let steps = inputs.len();
     if steps == 0 {
         return Err(Error::new("inputs: no steps"));
     }
-    let total = steps * MODES.len();
+    let modes: Vec<Option<(DType, DType)>> = MODES
+        .into_iter()
+        .map(Some)
+        .chain(calibrate.map(|_| None))
+        .collect();
+    let total = steps * modes.len();
     let mut reference: Option<Vec<f32>> = None;
-    let mut reports = Vec::with_capacity(MODES.len());
-    for (i, (weights, kv)) in MODES.into_iter().enumerate() {
-        let c = convert(model, &ConvertOptions { weights, kv })?;
+    let mut reports = Vec::with_capacity(modes.len());
+    for (i, mode) in modes.into_iter().enumerate() {
+        let (c, (weights, kv)) = match (mode, calibrate) {
+            (Some((weights, kv)), _) => (
+                convert(model, &ConvertOptions { weights, kv })?,
+                (weights, kv),
+            ),
+            (None, Some(cal)) => {
+                let cal = crate::integer::Calibration::run(model, cal)?;
+                (crate::convert_integer(model, &cal)?, (DType::I8, DType::I8))
+            }
+            (None, None) => continue,
+        };
         let blob = AlignedBytes::new(&c.blob);
         let m = Model::from_bytes(blob.as_bytes())?;
         if i == 0 {
@@ -86,6 +106,7 @@ pub fn eval(
         reports.push(ModeReport {
             weights,
             kv,
+            integer: mode.is_none(),
             flash_bytes: m.blob_bytes(),
             state_bytes: m.state_bytes(),
             us_per_step: us,
@@ -152,7 +173,11 @@ pub fn table(reports: &[ModeReport]) -> String {
     for r in reports {
         s += &format!(
             "{:<8} {:<6} {:>12} {:>11} {:>9.1} {:>12.3e} {:>7.2}% {:>10}\n",
-            r.weights.name(),
+            if r.integer {
+                "integer"
+            } else {
+                r.weights.name()
+            },
             r.kv.name(),
             r.flash_bytes,
             r.state_bytes,
@@ -175,6 +200,7 @@ pub fn json(reports: &[ModeReport]) -> serde_json::Value {
                 serde_json::json!({
                     "weights": r.weights.name(),
                     "kv": r.kv.name(),
+                    "integer": r.integer,
                     "flash_bytes": r.flash_bytes,
                     "state_bytes": r.state_bytes,
                     "us_per_step": r.us_per_step,

@@ -74,6 +74,10 @@ enum Cmd {
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
+        /// Also evaluate the integer-only mode, calibrated on DATA (inputs as for `run`; typical
+        /// data, not the evaluation inputs).
+        #[arg(long, value_name = "DATA")]
+        calibrate: Option<PathBuf>,
     },
 }
 
@@ -302,11 +306,18 @@ fn main() -> Result<()> {
             model,
             inputs,
             json,
+            calibrate,
         } => {
             let bytes = read(&model)?;
             let inp = stream::read_inputs(&read(&inputs)?)?;
+            let cal = match &calibrate {
+                Some(p) => Some(stream::read_inputs(&read(p)?)?),
+                None => None,
+            };
             let mut bar = Progress::new();
-            let reports = eval::eval(&bytes, &inp, |done, total| bar.update(done, total))?;
+            let reports = eval::eval(&bytes, &inp, cal.as_ref(), |done, total| {
+                bar.update(done, total)
+            })?;
             bar.finish();
             if json {
                 println!("{}", serde_json::to_string_pretty(&eval::json(&reports))?);

@@ -716,6 +716,26 @@ fn eval_compares_every_mode_on_the_users_data() {
     let frames = fixtures_dir().join("frames_gru").join(INPUTS_FILE);
     let o = runnel(&["eval", path_str(&m), "--inputs", path_str(&frames)]);
     assert_clean_failure(&o, "input kind", "frames into a token model");
+
+    // with calibration data, the integer-only mode too
+    let o = runnel(&[
+        "eval",
+        path_str(&m),
+        "--inputs",
+        path_str(&inputs),
+        "--calibrate",
+        path_str(&inputs),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let rows = v.as_array().expect("an array");
+    assert_eq!(rows.len(), 10, "nine modes and the integer one");
+    let int = &rows[9];
+    assert_eq!(int["integer"].as_bool(), Some(true));
+    assert!(int["state_bytes"].as_u64() <= rows[8]["state_bytes"].as_u64());
+    let agree = int["top1_agreement"].as_f64().unwrap();
+    assert!(agree > 0.5, "integer top-1 {agree}");
     let _ = std::fs::remove_dir_all(dir);
 }
 
