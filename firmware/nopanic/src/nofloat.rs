@@ -29,29 +29,10 @@ use core::ptr::addr_of_mut;
 
 use runnel::{Error, Model, Session};
 
-/// Bytes of the blob slot, the arena and the snapshot buffer (irrelevant to the
-/// proof: every length reaches the runtime through `black_box`).
-const BLOB: usize = 1024;
-const ARENA: usize = 4096;
+mod buffers;
+use buffers::{Buffers, BLOB};
 
-#[repr(C, align(16))]
-struct Buffers {
-    blob: [u8; BLOB],
-    arena: [u8; ARENA],
-    arena2: [u8; ARENA],
-    snap: [u8; ARENA],
-    frame: [i8; 64],
-    logits: [i32; 64],
-}
-
-static mut BUFFERS: Buffers = Buffers {
-    blob: [0; BLOB],
-    arena: [0; ARENA],
-    arena2: [0; ARENA],
-    snap: [0; ARENA],
-    frame: [0; 64],
-    logits: [0; 64],
-};
+static mut BUFFERS: Buffers<i8, i32> = Buffers::new(0, 0);
 
 // The roots of the reachability check: one per integer entry point.
 
@@ -108,7 +89,7 @@ fn runnel_nofloat_restore(sess: &mut Session<'_, '_>, snap: &[u8]) -> Result<(),
 
 /// Every entry point, on opaque inputs; returns a status so nothing is dead.
 #[inline(never)]
-fn exercise(b: &'static mut Buffers) -> u32 {
+fn exercise(b: &'static mut Buffers<i8, i32>) -> u32 {
     let Some(blob) = b.blob.get(..black_box(BLOB)) else {
         return 6;
     };
@@ -119,7 +100,7 @@ fn exercise(b: &'static mut Buffers) -> u32 {
     let Ok(mut sess) = runnel_nofloat_session_new(model, black_box(&mut b.arena[..])) else {
         return 2;
     };
-    let logits = black_box(&mut b.logits[..]);
+    let logits = black_box(&mut b.out[..]);
     let mut status = 0;
     for i in 0..black_box(8u32) {
         status |= if matches!(
@@ -148,10 +129,7 @@ fn exercise(b: &'static mut Buffers) -> u32 {
 fn entry() -> ! {
     // SAFETY: the only access to BUFFERS, from the only thread, once.
     let b = unsafe { &mut *addr_of_mut!(BUFFERS) };
-    black_box(exercise(b));
-    loop {
-        core::hint::spin_loop();
-    }
+    buffers::finish(exercise(b))
 }
 
 #[cfg(target_arch = "arm")]
