@@ -41,3 +41,21 @@ pub fn finish(status: u32) -> ! {
         core::hint::spin_loop();
     }
 }
+
+/// The reset entry point of either architecture, calling `$entry`.
+macro_rules! main_calls {
+    ($entry:ident) => {
+        #[cfg(target_arch = "arm")]
+        #[cortex_m_rt::entry]
+        fn main() -> ! {
+            $entry()
+        }
+
+        #[cfg(target_arch = "riscv32")]
+        #[riscv_rt::entry]
+        fn main() -> ! {
+            $entry()
+        }
+    };
+}
+pub(crate) use main_calls;

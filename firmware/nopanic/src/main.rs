@@ -89,17 +89,7 @@ fn entry() -> ! {
     buffers::finish(status)
 }
 
-#[cfg(target_arch = "arm")]
-#[cortex_m_rt::entry]
-fn main() -> ! {
-    entry()
-}
-
-#[cfg(target_arch = "riscv32")]
-#[riscv_rt::entry]
-fn main() -> ! {
-    entry()
-}
+buffers::main_calls!(entry);
 
 #[cfg(not(feature = "allow-panic"))]
 #[panic_handler]

@@ -132,17 +132,7 @@ fn entry() -> ! {
     buffers::finish(exercise(b))
 }
 
-#[cfg(target_arch = "arm")]
-#[cortex_m_rt::entry]
-fn main() -> ! {
-    entry()
-}
-
-#[cfg(target_arch = "riscv32")]
-#[riscv_rt::entry]
-fn main() -> ! {
-    entry()
-}
+buffers::main_calls!(entry);
 
 /// Panics are `runnel-nopanic`'s business: this handler links, so that the
 /// no-float check does not depend on the no-panic proof.
