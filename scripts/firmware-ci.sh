@@ -16,10 +16,12 @@
 # builds of the QEMU and real-board firmware; QEMU runs of the demo on the
 # three emulated boards (Cortex-M4F mps2-an386, Cortex-M3 mps2-an385 without
 # FPU or DSP, RV32IMAC virt) whose per-step argmax/checksums must equal the host runtime's
-# (runnel-fw-host check), with the int8 kernel microbenchmarks; the budget
+# (runnel-fw-host check; every weight type, the integer-only mode through its
+# integer entry point step_token_int), with the int8 kernel microbenchmarks; the budget
 # (firmware/budget.toml: instructions per step, code, static RAM, peak stack
 # and kernel cost must not grow more than 10%) and a self-test that the
-# budget check does fail; counter calibration, the panic path (exit status
+# budget check does fail; the no-float proof of the integer-only mode
+# (scripts/nofloat-check.sh) and its self-test; counter calibration, the panic path (exit status
 # 101) and the placeholder fallback; sizes.
 # Ends with the line "firmware: N passed, N failed"; exits non-zero on failure.
 set -uo pipefail
@@ -75,6 +77,17 @@ nopanic_selftest() {
   return 101
 }
 
+# the no-float check built with one deliberate float operation in the integer step's wrapper
+# must fail on both targets, naming it
+nofloat_selftest() {
+  local out rc
+  out=$("$root/scripts/nofloat-check.sh" --deliberate-float 2>&1); rc=$?
+  echo "$out"
+  [ $rc != 0 ] || { echo "the check passed despite a deliberate float operation"; return 1; }
+  [ "$(grep -cE '^soft-float routines reachable: [1-9]' <<<"$out")" = 2 ] || { echo "failed for another reason"; return 1; }
+  grep -q 'nofloat.rs:' <<<"$out" || { echo "the call site is not named"; return 1; }
+}
+
 # the panic self-test must exit 101 after logging "panic at"
 qemu_panic() {
   local out; out=$("$root/scripts/run-qemu.sh" "$1" "$2" 2>&1); local rc=$?
@@ -120,6 +133,9 @@ check build-rp2350-riscv 0 cargo build --release --target $RV -p runnel-fw-rp235
 # runnel's entry points are statically panic-free (a link-time proof), and the proof can fail
 check nopanic 0 "$root/scripts/nopanic-check.sh"
 check nopanic-selftest 101 nopanic_selftest
+# the integer-only mode's step reaches no soft-float routine (RV32IMAC, Cortex-M3), and the check can fail
+check nofloat 0 "$root/scripts/nofloat-check.sh"
+check nofloat-selftest 0 nofloat_selftest
 check qemu-arm-demo 0 qemu_demo qemu-arm-demo arm $A/runnel-fw-mps2-an386 "$RUNNEL_FW_BLOBS"
 check qemu-m3-demo 0 qemu_demo qemu-m3-demo arm-m3 $C3/runnel-fw-mps2-an385 "$RUNNEL_FW_BLOBS"
 check qemu-riscv-demo 0 qemu_demo qemu-riscv-demo riscv $R/runnel-fw-qemu-virt "$RUNNEL_FW_BLOBS"
@@ -152,7 +168,7 @@ budget_selftest() {
 expected_dir="$root/firmware/expected"
 expected_checked_in() {
   local rc=0 w
-  for w in int8 f16 f32; do
+  for w in int8 f16 f32 integer; do
     if [ "${RUNNEL_BLESS:-0}" = 1 ]; then
       mkdir -p "$expected_dir" && cp "$RUNNEL_FW_BLOBS/expected.$w.txt" "$expected_dir/charlm.$w.txt"
     elif ! diff -u "$expected_dir/charlm.$w.txt" "$RUNNEL_FW_BLOBS/expected.$w.txt"; then

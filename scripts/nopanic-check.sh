@@ -22,7 +22,7 @@ for target in thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
   echo "--- $target"
   log=$(mktemp)
   list=$report
-  if (cd firmware && cargo build -q --release --target "$target" -p runnel-fw-nopanic 2> "$log"); then
+  if (cd firmware && cargo build -q --release --target "$target" -p runnel-fw-nopanic --bin runnel-nopanic 2> "$log"); then
     echo "linked: no reachable panic"
   else
     if grep -q runnel_link_check_a_panic_is_reachable "$log"; then
@@ -35,7 +35,7 @@ for target in thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
   fi
   rm -f "$log"
   if [ $list = 1 ]; then
-    (cd firmware && cargo build -q --release --target "$target" -p runnel-fw-nopanic --features allow-panic)
+    (cd firmware && cargo build -q --release --target "$target" -p runnel-fw-nopanic --bin runnel-nopanic --features allow-panic)
     scripts/call-sites.py "$target_dir/$target/release/runnel-nopanic"
   fi
 done

@@ -6,7 +6,7 @@
 //!   inputs.bin (default: firmware/blobs)
 //! * `RUNNEL_FW_WEIGHTS`: comma list of weight types to embed, e.g. `int8`
 //!   (default: every blob in the manifest)
-//! * the cargo features `blob-int8`, `blob-f16`, `blob-f32`: a blob is
+//! * the cargo features `blob-int8`, `blob-f16`, `blob-f32`, `blob-integer`: a blob is
 //!   embedded only if its feature is on (boards with a small flash turn some
 //!   off) and `RUNNEL_FW_WEIGHTS` (if set) lists it
 //!
@@ -128,6 +128,8 @@ fn main() {
     let mut output_dim = 0usize;
     let mut arena = 0usize;
     let mut input = String::from("Input::Tokens(&[])");
+    // the frames on the integer mode's int8 grid (`input_i8 frames <dim>`), if prepared
+    let mut input_i8 = String::from("&[]");
     let mut blobs = String::new();
     let mut source = String::new();
     for line in manifest.lines().filter(|l| !l.starts_with('#')) {
@@ -165,6 +167,13 @@ fn main() {
                     )
                 };
             }
+            ["input_i8", "frames", _] => {
+                let p = dir.join("inputs_i8.bin");
+                println!("cargo:rerun-if-changed={}", p.display());
+                let b = fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                let list: Vec<String> = b.iter().map(|&v| (v as i8).to_string()).collect();
+                input_i8 = format!("&[{}]", list.join(","));
+            }
             ["blob", name, file, ..] => {
                 if !feature_on(name) || only.as_ref().is_some_and(|o| !o.iter().any(|x| x == name))
                 {
@@ -194,11 +203,12 @@ fn main() {
     }
     assert!(
         !blobs.is_empty(),
-        "no blob selected from {} (features blob-*: int8={} f16={} f32={}, RUNNEL_FW_WEIGHTS={:?})",
+        "no blob selected from {} (features blob-*: int8={} f16={} f32={} integer={}, RUNNEL_FW_WEIGHTS={:?})",
         manifest_path.display(),
         feature_on("int8"),
         feature_on("f16"),
         feature_on("f32"),
+        feature_on("integer"),
         only
     );
     writeln!(src, "/// Model the blobs were converted from.").unwrap();
@@ -217,6 +227,11 @@ fn main() {
     writeln!(
         src,
         "/// The input stream.\npub static INPUT: Input = {input};"
+    )
+    .unwrap();
+    writeln!(
+        src,
+        "/// The input frames on the integer mode's int8 frame grid (empty for tokens).\n#[allow(dead_code)]\npub static INPUT_I8: &[i8] = {input_i8};"
     )
     .unwrap();
     writeln!(

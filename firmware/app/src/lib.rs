@@ -75,7 +75,12 @@ pub fn run<C: InstrCounter>(counter: &mut C, region: StackRegion) -> i32 {
     let mut status = EXIT_OK;
     for b in BLOBS {
         // one blob at a time: its `Model` lives only in `run_blob`'s frame
-        status = worse(status, model::run_blob(b, counter, region));
+        let s = if b.weights == "integer" {
+            model::run_blob::<C, true>(b, counter, region)
+        } else {
+            model::run_blob::<C, false>(b, counter, region)
+        };
+        status = worse(status, s);
     }
     // the kernels read their int8 "weights" from the first blob (in flash,
     // like real weights); the bytes do not matter for the timing

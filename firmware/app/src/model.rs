@@ -25,7 +25,8 @@ pub enum Input {
 
 /// One embedded blob.
 pub struct Blob {
-    /// Weight storage type (`int8`, `f16`, `f32`).
+    /// Weight storage type (`int8`, `f16`, `f32`), or `integer` for the
+    /// integer-only mode (int8 weights, stepped through `step_token_int`).
     pub weights: &'static str,
     /// KV-cache storage type.
     pub kv: &'static str,
@@ -53,8 +54,38 @@ struct ModelRun<'m, 's> {
     sess: runnel::Session<'m, 's>,
 }
 
+/// An integer-mode blob, stepped through the integer entry points: logits as
+/// `i32` on the model's logit grid, no floating point in the step.
+struct IntModelRun<'m, 's> {
+    sess: runnel::Session<'m, 's>,
+}
+
+impl Workload for IntModelRun<'_, '_> {
+    type Error = runnel::Error;
+    type Out = i32;
+    fn output_dim(&self) -> usize {
+        OUTPUT_DIM
+    }
+    fn steps(&self) -> usize {
+        STEPS
+    }
+    #[inline(never)]
+    fn step(&mut self, i: usize, out: &mut [i32]) -> Result<(), runnel::Error> {
+        match INPUT {
+            Input::Tokens(t) => self
+                .sess
+                .step_token_int(t.get(i).copied().unwrap_or(u32::MAX), out),
+            Input::Frames { dim, .. } => {
+                let frame = INPUT_I8.get(i * dim..(i + 1) * dim).unwrap_or(&[]);
+                self.sess.step_frame_int(frame, out)
+            }
+        }
+    }
+}
+
 impl Workload for ModelRun<'_, '_> {
     type Error = runnel::Error;
+    type Out = f32;
     fn output_dim(&self) -> usize {
         OUTPUT_DIM
     }
@@ -100,8 +131,31 @@ fn time_full_window<C: InstrCounter>(w: &mut ModelRun<'_, '_>, counter: &mut C, 
     FULL_WINDOW_STEP.store(if ok { mean as u32 } else { 0 }, Ordering::Relaxed);
 }
 
+/// The demo run of an integer-mode blob (`run_blob::<_, true>`).
 #[inline(never)]
-pub fn run_blob<C: InstrCounter>(b: &Blob, counter: &mut C, region: StackRegion) -> i32 {
+fn run_int<C: InstrCounter>(
+    sess: runnel::Session<'_, '_>,
+    counter: &mut C,
+    region: StackRegion,
+    out: &mut [f32],
+) -> Result<demo::Summary, runnel::Error> {
+    // the i32 logits share the f32 output buffer (same size and alignment, any bits valid)
+    // SAFETY: `out` is not used while `logits` lives.
+    let logits: &mut [i32] =
+        unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<i32>(), out.len()) };
+    demo::run(&mut IntModelRun { sess }, counter, region, logits)
+}
+
+///
+/// `INTEGER`: `b` is an integer-mode blob, stepped through the integer entry
+/// points (a separate instance, so that the float modes' `run_blob`, whose
+/// frame is part of their measured stack, is what it is without the integer mode).
+#[inline(never)]
+pub fn run_blob<C: InstrCounter, const INTEGER: bool>(
+    b: &Blob,
+    counter: &mut C,
+    region: StackRegion,
+) -> i32 {
     // SAFETY: `run_blob` is called from the only thread and never re-entered,
     // and the borrows end when it returns; nothing else touches these statics.
     let (arena, out): (&mut [u8], &mut [f32]) =
@@ -145,11 +199,16 @@ pub fn run_blob<C: InstrCounter>(b: &Blob, counter: &mut C, region: StackRegion)
         t2 - t1,
         load_stack as u32
     );
-    let mut w = ModelRun { sess };
-    let result = demo::run(&mut w, counter, region, out);
-    if b.weights == "int8" {
-        time_full_window(&mut w, counter, out);
-    }
+    let result = if INTEGER {
+        run_int(sess, counter, region, out)
+    } else {
+        let mut w = ModelRun { sess };
+        let result = demo::run(&mut w, counter, region, out);
+        if b.weights == "int8" {
+            time_full_window(&mut w, counter, out);
+        }
+        result
+    };
     match result {
         Ok(s) if s.run_checksum == b.run_checksum => {
             defmt::info!(

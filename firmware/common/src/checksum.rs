@@ -1,4 +1,5 @@
-//! The output-row checksum.
+//! The output-row checksum (of an `f32` row; [`fnv1a_i32`] for the integer
+//! mode's `i32` logits).
 //!
 //! **Definition** (the single source of truth; host tools must match it):
 //! 32-bit FNV-1a over the bytes of the row, where the bytes are each `f32`'s
@@ -81,6 +82,17 @@ pub fn fnv1a_f32(row: &[f32]) -> u32 {
     h.finish()
 }
 
+/// Checksum of an `i32` row (the integer mode's logits): FNV-1a 32 over the
+/// little-endian bytes of each element's two's-complement bits, element 0
+/// first (the same bytes as [`fnv1a_f32`] of a row whose `to_bits()` are these).
+pub fn fnv1a_i32(row: &[i32]) -> u32 {
+    let mut h = Fnv1a::new();
+    for &x in row {
+        h.write_u32(x as u32);
+    }
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +113,9 @@ mod tests {
         h.write(&[0x00, 0x00, 0x80, 0x3f]);
         assert_eq!(fnv1a_f32(&[1.0]), h.finish());
         assert_ne!(fnv1a_f32(&[0.0]), fnv1a_f32(&[-0.0]));
+        assert_eq!(
+            fnv1a_i32(&[0x3f80_0000, -1]),
+            fnv1a_f32(&[1.0, f32::from_bits(u32::MAX)])
+        );
     }
 }

@@ -13,23 +13,80 @@
 //! summary steps=<n> total_<unit>=<n> peak_stack_bytes=<n> caller_stack_bytes=<n> run_checksum=<0x........>
 //! ```
 //!
-//! `checksum` is [`crate::fnv1a_f32`] of the step's output row; `run_checksum`
-//! is FNV-1a over the little-endian bytes of all step checksums in order.
+//! `checksum` is [`crate::fnv1a_f32`] of the step's output row (for an `i32`
+//! row, the integer mode's logits: [`crate::fnv1a_i32`], and `value` is the
+//! integer); `run_checksum` is FNV-1a over the little-endian bytes of all step
+//! checksums in order.
 //! Only `Workload::step` is inside the measured interval (not logging).
 
-use crate::checksum::{fnv1a_f32, Fnv1a};
+use crate::checksum::{fnv1a_f32, fnv1a_i32, Fnv1a};
 use crate::stack::{self, StackRegion};
 use crate::InstrCounter;
+
+/// An element of an output row: `f32` (logits of the float API) or `i32`
+/// (the integer mode's logits on the model's logit grid).
+pub trait OutValue: Copy {
+    /// Index of the largest element of `row` (first one on ties).
+    fn argmax(row: &[Self]) -> usize;
+    /// The row's checksum ([`fnv1a_f32`] / [`fnv1a_i32`]).
+    fn checksum(row: &[Self]) -> u32;
+    /// Logs one step: `step=<i> argmax=<i> value=<v> checksum=<c> <unit>=<n>`.
+    fn log_step(step: u32, argmax: u32, value: Option<Self>, checksum: u32, unit: &str, n: u64);
+}
+
+impl OutValue for f32 {
+    fn argmax(row: &[f32]) -> usize {
+        argmax(row)
+    }
+    fn checksum(row: &[f32]) -> u32 {
+        fnv1a_f32(row)
+    }
+    #[inline(always)]
+    fn log_step(step: u32, argmax: u32, value: Option<f32>, checksum: u32, unit: &str, n: u64) {
+        defmt::info!(
+            "step={=u32} argmax={=u32} value={=f32} checksum={=u32:#010x} {=str}={=u64}",
+            step,
+            argmax,
+            value.unwrap_or(f32::NAN),
+            checksum,
+            unit,
+            n
+        );
+    }
+}
+
+impl OutValue for i32 {
+    fn argmax(row: &[i32]) -> usize {
+        argmax_i32(row)
+    }
+    fn checksum(row: &[i32]) -> u32 {
+        fnv1a_i32(row)
+    }
+    #[inline(always)]
+    fn log_step(step: u32, argmax: u32, value: Option<i32>, checksum: u32, unit: &str, n: u64) {
+        defmt::info!(
+            "step={=u32} argmax={=u32} value={=i32} checksum={=u32:#010x} {=str}={=u64}",
+            step,
+            argmax,
+            value.unwrap_or(0),
+            checksum,
+            unit,
+            n
+        );
+    }
+}
 
 /// Something that produces one output row per step.
 pub trait Workload {
     type Error: defmt::Format;
+    /// Element of the output row.
+    type Out: OutValue;
     /// Length of the output row.
     fn output_dim(&self) -> usize;
     /// Number of steps in the demo.
     fn steps(&self) -> usize;
     /// Run step `step`, writing `out[..output_dim()]`.
-    fn step(&mut self, step: usize, out: &mut [f32]) -> Result<(), Self::Error>;
+    fn step(&mut self, step: usize, out: &mut [Self::Out]) -> Result<(), Self::Error>;
 }
 
 /// Result of a demo run.
@@ -58,15 +115,29 @@ pub fn argmax(row: &[f32]) -> usize {
     best
 }
 
+/// Index of the largest element of an `i32` row (first one on ties; 0 for an
+/// empty row).
+pub fn argmax_i32(row: &[i32]) -> usize {
+    let mut best = 0;
+    let mut top = i32::MIN;
+    for (i, &x) in row.iter().enumerate() {
+        if x > top {
+            best = i;
+            top = x;
+        }
+    }
+    best
+}
+
 /// Run `w` for `w.steps()` steps, logging each one.
 ///
-/// `out` must hold at least `w.output_dim()` floats. Returns the summary, or
+/// `out` must hold at least `w.output_dim()` values. Returns the summary, or
 /// the first workload error (already logged).
 pub fn run<W: Workload, C: InstrCounter>(
     w: &mut W,
     counter: &mut C,
     stack_region: StackRegion,
-    out: &mut [f32],
+    out: &mut [W::Out],
 ) -> Result<Summary, W::Error> {
     let caller_stack = stack_region.top.saturating_sub(stack::current_sp());
     let dim = w.output_dim();
@@ -92,18 +163,10 @@ pub fn run<W: Workload, C: InstrCounter>(
         }
         let n = t1.wrapping_sub(t0);
         total += n;
-        let am = argmax(out);
-        let sum = fnv1a_f32(out);
+        let am = W::Out::argmax(out);
+        let sum = W::Out::checksum(out);
         run_hash.write_u32(sum);
-        defmt::info!(
-            "step={=u32} argmax={=u32} value={=f32} checksum={=u32:#010x} {=str}={=u64}",
-            i as u32,
-            am as u32,
-            out.get(am).copied().unwrap_or(f32::NAN),
-            sum,
-            C::UNIT,
-            n
-        );
+        W::Out::log_step(i as u32, am as u32, out.get(am).copied(), sum, C::UNIT, n);
     }
     let s = Summary {
         steps: steps as u32,
@@ -126,7 +189,15 @@ pub fn run<W: Workload, C: InstrCounter>(
 
 #[cfg(test)]
 mod tests {
-    use super::argmax;
+    use super::{argmax, argmax_i32};
+
+    #[test]
+    fn argmax_i32_takes_the_first_maximum() {
+        assert_eq!(argmax_i32(&[1, 3, 3, 2]), 1);
+        assert_eq!(argmax_i32(&[-5, -4]), 1);
+        assert_eq!(argmax_i32(&[i32::MIN, i32::MIN]), 0);
+        assert_eq!(argmax_i32(&[]), 0);
+    }
 
     #[test]
     fn argmax_takes_the_first_maximum_and_skips_nan() {

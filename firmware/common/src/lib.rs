@@ -15,7 +15,7 @@ pub mod demo;
 pub mod placeholder;
 pub mod stack;
 
-pub use checksum::{fnv1a_f32, Fnv1a};
+pub use checksum::{fnv1a_f32, fnv1a_i32, Fnv1a};
 
 /// A monotonically increasing counter that measures how much work the CPU did.
 ///

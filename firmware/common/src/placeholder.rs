@@ -62,6 +62,7 @@ pub enum Never {}
 
 impl Workload for Placeholder {
     type Error = Never;
+    type Out = f32;
 
     fn output_dim(&self) -> usize {
         DIM_OUT

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! runnel-fw-host prepare --model M.safetensors (--inputs I.safetensors | --text T.txt)
-//!                        --out DIR [--weights int8,f16,f32] [--kv int8] [--steps N]
+//!                        --out DIR [--weights int8,f16,f32,integer] [--kv int8] [--steps N]
+//!                        [--calibrate C.txt|C.safetensors]
 //! runnel-fw-host check --blobs DIR --log DECODED_LOG
 //! runnel-fw-host budget --budget budget.toml --logs BOARD=LOG[,BOARD=LOG]
 //!                       --sizes SIZES.tsv [--bless 1] [--measured-out FILE]
@@ -20,6 +21,14 @@
 //! must reproduce (`DIR/expected.<weights>.txt`), and a `DIR/manifest.txt`
 //! that firmware/app/build.rs reads to embed it all.
 //!
+//! The weight type `integer` is the integer-only mode (`runnel convert --integer`):
+//! calibrated on `--calibrate` (a text file like `--text`, or an inputs file like
+//! `--inputs`; default: the inputs themselves, all of them), run with
+//! `Session::step_token_int` / `step_frame_int`, its expected rows the `i32`
+//! logits (argmax and [`fnv1a_i32`] checksum). For a frame model it also writes
+//! the frames on the model's int8 frame grid (`DIR/inputs_i8.bin`, manifest line
+//! `input_i8 frames <dim>`), rounded as `Session::step_frame` rounds them.
+//!
 //! `check` compares a decoded firmware log (`defmt-print` output) with the
 //! expected files, step by step.
 //!
@@ -34,14 +43,15 @@ use std::process::ExitCode;
 
 use runnel_converter::stream::{read_inputs, Inputs};
 use runnel_converter::{convert, parse_dtype, AlignedBytes, ConvertOptions};
-use runnel_fw_common::checksum::{fnv1a_f32, Fnv1a};
-use runnel_fw_common::demo::argmax;
+use runnel_fw_common::checksum::{fnv1a_f32, fnv1a_i32, Fnv1a};
+use runnel_fw_common::demo::{argmax, argmax_i32};
 
 type Res<T> = Result<T, String>;
 
 fn usage() -> String {
     "usage:\n  runnel-fw-host prepare --model M.safetensors (--inputs I.safetensors | --text T.txt) \
-     --out DIR [--weights int8,f16,f32] [--kv int8] [--steps N]\n  \
+     --out DIR [--weights int8,f16,f32,integer] [--kv int8] [--steps N] \
+     [--calibrate C.txt|C.safetensors]\n  \
      runnel-fw-host check --blobs DIR --log LOG\n  \
      runnel-fw-host budget --budget budget.toml --logs BOARD=LOG[,BOARD=LOG] --sizes SIZES.tsv \
      [--bless 1] [--measured-out FILE]"
@@ -89,7 +99,7 @@ fn prepare(m: &BTreeMap<String, String>) -> Res<()> {
     let weights = m
         .get("weights")
         .map(String::as_str)
-        .unwrap_or("int8,f16,f32");
+        .unwrap_or("int8,f16,f32,integer");
     let kv = parse_dtype(m.get("kv").map(String::as_str).unwrap_or("int8"))
         .map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
@@ -97,11 +107,7 @@ fn prepare(m: &BTreeMap<String, String>) -> Res<()> {
     let st = read(&model_path)?;
     let mut inputs = match (m.get("inputs"), m.get("text")) {
         (Some(p), None) => read_inputs(&read(Path::new(p))?).map_err(|e| e.to_string())?,
-        (None, Some(p)) => {
-            let text = String::from_utf8_lossy(&read(Path::new(p))?).into_owned();
-            let ids = runnel_converter::text::encode(&text);
-            Inputs::Tokens(ids.into_iter().map(i64::from).collect())
-        }
+        (None, Some(p)) => text_inputs(Path::new(p))?,
         _ => {
             return Err(format!(
                 "give exactly one of --inputs and --text\n{}",
@@ -109,6 +115,13 @@ fn prepare(m: &BTreeMap<String, String>) -> Res<()> {
             ))
         }
     };
+    // calibration data of the integer mode: --calibrate, else all of the inputs
+    let calibration = match m.get("calibrate") {
+        Some(p) if p.ends_with(".txt") => Some(text_inputs(Path::new(p))?),
+        Some(p) => Some(read_inputs(&read(Path::new(p))?).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let calibration = calibration.unwrap_or_else(|| inputs.clone());
     if let Some(n) = m.get("steps") {
         let n: usize = n.parse().map_err(|_| "--steps: not a number".to_string())?;
         match &mut inputs {
@@ -156,6 +169,14 @@ fn prepare(m: &BTreeMap<String, String>) -> Res<()> {
     writeln!(manifest, "steps {steps}").unwrap();
     let mut output_dim = 0;
     for w in weights.split(',').filter(|s| !s.is_empty()) {
+        if w == "integer" {
+            let cal = runnel_converter::integer::Calibration::run(&st, &calibration)
+                .map_err(|e| format!("calibrate (integer): {e}"))?;
+            let conv = runnel_converter::convert_integer(&st, &cal)
+                .map_err(|e| format!("convert (integer): {e}"))?;
+            output_dim = prepare_integer(&conv.blob, &inputs, &out, &mut manifest)?;
+            continue;
+        }
         let wd = parse_dtype(w).map_err(|e| e.to_string())?;
         let conv = convert(&st, &ConvertOptions { weights: wd, kv })
             .map_err(|e| format!("convert ({w}): {e}"))?;
@@ -200,6 +221,87 @@ fn prepare(m: &BTreeMap<String, String>) -> Res<()> {
         out.join("manifest.txt").display()
     );
     Ok(())
+}
+
+/// The tokens of a text file in the demo character model's vocabulary.
+fn text_inputs(p: &Path) -> Res<Inputs> {
+    let text = String::from_utf8_lossy(&read(p)?).into_owned();
+    let ids = runnel_converter::text::encode(&text);
+    Ok(Inputs::Tokens(ids.into_iter().map(i64::from).collect()))
+}
+
+/// The integer-mode blob: writes `integer.rnl`, its expected `i32` logits per step
+/// (`expected.integer.txt`), for a frame model the int8 frames (`inputs_i8.bin`), and its
+/// manifest lines; returns the output width.
+fn prepare_integer(blob: &[u8], inputs: &Inputs, out: &Path, manifest: &mut String) -> Res<usize> {
+    let name = "integer";
+    let file = format!("{name}.rnl");
+    write(&out.join(&file), blob)?;
+    let aligned = AlignedBytes::new(blob);
+    let model =
+        runnel::Model::from_bytes(aligned.as_bytes()).map_err(|e| format!("{file}: {e}"))?;
+    let output_dim = model.output_dim();
+    let mut arena = vec![0u8; model.state_bytes() + 3];
+    let mut sess = runnel::Session::new(&model, &mut arena).map_err(|e| format!("{file}: {e}"))?;
+    let mut logits = vec![0i32; output_dim];
+    let mut exp = String::new();
+    let mut run = Fnv1a::new();
+    let mut record = |i: usize, logits: &[i32]| {
+        let c = fnv1a_i32(logits);
+        run.write_u32(c);
+        writeln!(
+            exp,
+            "step={i} argmax={} checksum={c:#010x}",
+            argmax_i32(logits)
+        )
+        .unwrap();
+    };
+    match inputs {
+        Inputs::Tokens(t) => {
+            for (i, &tok) in t.iter().enumerate() {
+                let tok =
+                    u32::try_from(tok).map_err(|_| format!("token {tok} does not fit u32"))?;
+                sess.step_token_int(tok, &mut logits)
+                    .map_err(|e| format!("{file}: step {i}: {e}"))?;
+                record(i, &logits);
+            }
+        }
+        Inputs::Frames { dim, data } => {
+            // as `Session::step_frame` rounds a frame onto the int8 grid
+            let inv = 1.0 / model.integer_scales().0;
+            let q: Vec<i8> = data
+                .iter()
+                .map(|&v| runnel::kernels::round_to_i8(v * inv).max(-127))
+                .collect();
+            write(
+                &out.join("inputs_i8.bin"),
+                q.iter().map(|&v| v as u8).collect::<Vec<u8>>(),
+            )?;
+            writeln!(manifest, "input_i8 frames {dim}").unwrap();
+            for (i, frame) in q.chunks_exact(*dim).enumerate() {
+                sess.step_frame_int(frame, &mut logits)
+                    .map_err(|e| format!("{file}: step {i}: {e}"))?;
+                record(i, &logits);
+            }
+        }
+    }
+    write(&out.join(format!("expected.{name}.txt")), exp)?;
+    writeln!(
+        manifest,
+        "blob {name} {file} kv=int8 state_bytes={} blob_bytes={} run_checksum={:#010x}",
+        model.state_bytes(),
+        blob.len(),
+        run.finish()
+    )
+    .unwrap();
+    eprintln!(
+        "prepared {file}: {} bytes, state {} bytes, {} params, run_checksum {:#010x}",
+        blob.len(),
+        model.state_bytes(),
+        model.param_count(),
+        run.finish()
+    );
+    Ok(output_dim)
 }
 
 /// `key=value` fields of a log line.

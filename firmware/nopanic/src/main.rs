@@ -26,34 +26,14 @@ use core::ptr::addr_of_mut;
 
 use runnel::{Model, Session};
 
-/// Bytes of the blob slot, the arena, the frame and the snapshot buffer.
-/// The sizes are irrelevant to the proof: every length reaches the runtime
-/// through `black_box`, as unknown to the optimiser as a real flash region.
-const BLOB: usize = 1024;
-const ARENA: usize = 4096;
+mod buffers;
+use buffers::{Buffers, BLOB};
 
-#[repr(C, align(16))]
-struct Buffers {
-    blob: [u8; BLOB],
-    arena: [u8; ARENA],
-    arena2: [u8; ARENA],
-    snap: [u8; ARENA],
-    frame: [f32; 64],
-    out: [f32; 64],
-}
-
-static mut BUFFERS: Buffers = Buffers {
-    blob: [0; BLOB],
-    arena: [0; ARENA],
-    arena2: [0; ARENA],
-    snap: [0; ARENA],
-    frame: [0.0; 64],
-    out: [0.0; 64],
-};
+static mut BUFFERS: Buffers<f32, f32> = Buffers::new(0.0, 0.0);
 
 /// Every entry point, on opaque inputs; returns a status so nothing is dead.
 #[inline(never)]
-fn exercise(b: &'static mut Buffers) -> u32 {
+fn exercise(b: &'static mut Buffers<f32, f32>) -> u32 {
     let Some(blob) = b.blob.get(..black_box(BLOB)) else {
         return 6;
     };
@@ -106,24 +86,10 @@ fn entry() -> ! {
     // remove, so the link must fail.
     #[cfg(feature = "deliberate-panic")]
     let status = status + [1u32, 2][black_box(2usize)];
-    // keep the result observable
-    black_box(status);
-    loop {
-        core::hint::spin_loop();
-    }
+    buffers::finish(status)
 }
 
-#[cfg(target_arch = "arm")]
-#[cortex_m_rt::entry]
-fn main() -> ! {
-    entry()
-}
-
-#[cfg(target_arch = "riscv32")]
-#[riscv_rt::entry]
-fn main() -> ! {
-    entry()
-}
+buffers::main_calls!(entry);
 
 #[cfg(not(feature = "allow-panic"))]
 #[panic_handler]
