@@ -105,6 +105,11 @@ for line in dis.splitlines():
         auipc = (int(m.group(1), 16), m.group(2), int(m.group(3)))
         continue
     m = re.match(r"^\s*([0-9a-f]+):\s+jalr\s+(?:\w+, )?(-?\d+)\((\w+)\)", line)
+    # a zero offset prints as `jalr ra`
+    m0 = re.match(r"^\s*([0-9a-f]+):\s+jalr\s+(\w+)\s*$", line)
+    if m is None and m0 and auipc and auipc[1] == m0.group(2):
+        m = re.match(r"^\s*([0-9a-f]+):\s+jalr\s+(?:\w+, )?(-?\d+)\((\w+)\)",
+                     f"{m0.group(1)}: jalr 0({m0.group(2)})")
     if m and auipc and auipc[1] == m.group(3):
         tgt = (auipc[0] + (auipc[2] << 12) + int(m.group(2))) & 0xFFFFFFFF
         if tgt in panic:

@@ -2,7 +2,7 @@
 
 use crate::blocks::{Probe, Scratch, StepCtx, SITE_FRAME, SITE_HEAD_IN, SITE_LOGITS, SITE_X};
 use crate::error::{Buffer, Error};
-use crate::kernels::integer::{norm_i8, rq_at, sat_i8, sat_x, Requant};
+use crate::kernels::integer::{norm_i8, rq_at, sat_i8_32, Requant, X_MAX};
 use crate::kernels::{all_finite, matvec, round_to_i8, row_to_f32, MatData};
 use crate::model::{Model, Reader};
 use crate::schema::{self, InputKind, InputWeights, IntInput, NormKind};
@@ -276,6 +276,7 @@ impl Session<'_, '_> {
     /// every block's integer step, the final norm or requantization onto the head's int8 grid,
     /// and the head's logits on the logit grid into `out`. Inputs were checked by the callers;
     /// a frame is in `s.q8` already when `input` is an empty [`Input::FrameI8`].
+    #[inline(never)]
     fn forward_int(&mut self, input: Input<'_>, out: &mut [i32]) {
         let model = self.model;
         let dims = model.dims();
@@ -293,7 +294,7 @@ impl Session<'_, '_> {
                     let row = crate::slices::range(q, tok * d, d);
                     let x: &mut [i32] = bytemuck::cast_slice_mut(&mut *s.x);
                     for (x, &v) in x.iter_mut().zip(row) {
-                        *x = sat_x(rq.apply(v as i64));
+                        *x = rq.apply_i32(v as i32).clamp(-X_MAX, X_MAX);
                     }
                 }
             }
@@ -328,7 +329,7 @@ impl Session<'_, '_> {
         } else {
             let rq = rq_at(tail.norm, 0);
             for (o, &v) in u.iter_mut().zip(x) {
-                *o = sat_i8(rq.apply(v as i64));
+                *o = sat_i8_32(rq.apply_i32(v));
             }
         }
         tail.head.sums(u, out);

@@ -27,7 +27,7 @@ use half::f16;
 use crate::blocks::{f32s_finite, Probe, Scratch, ScratchNeed, Site, StepCtx, SITE_X};
 use crate::error::Error;
 use crate::format::BlockEntry;
-use crate::kernels::integer::{exp_neg_q15, lut_i8, norm_i8, rescale, rq_at, sat_i8, IntMat};
+use crate::kernels::integer::{exp_neg_q15, lut_i8, norm_i8, rq_at, sat_i32, sat_i8_32, IntMat};
 use crate::kernels::{self, all_finite, matvec, quantize_i8, rope_rotate, Mat};
 use crate::limits::MAX_DIM;
 use crate::schema::{
@@ -736,6 +736,7 @@ impl AttentionSpec {
     /// One step of the integer mode (docs/INTEGER.md) on the residual stream `s.x` (i32
     /// `[width]`), in place; `st` is the integer state (ring header, `K` and `V` int8
     /// `[window, KW]`). No floating point.
+    #[inline(never)]
     pub(crate) fn step_int(
         &self,
         b: &IntWeights<'_>,
@@ -782,16 +783,9 @@ impl AttentionSpec {
                 m.sums(u, sums);
                 let (sq, rest) = split(sums, w);
                 let (sk, sv) = split(rest, kw);
-                let shift = m.shift();
-                let out = |src: &[i32], at: usize, dst: &mut [i8]| {
-                    let ms = crate::slices::tail(m.rq, at);
-                    for ((o, &v), &mr) in dst.iter_mut().zip(src).zip(ms) {
-                        *o = sat_i8(rescale(v as i64, mr, shift));
-                    }
-                };
-                out(sq, 0, q);
-                out(sk, w, range_mut(kc, next * kw, kw));
-                out(sv, w + kw, range_mut(vc, next * kw, kw));
+                m.rows_to_i8(0, sq, q);
+                m.rows_to_i8(w, sk, range_mut(kc, next * kw, kw));
+                m.rows_to_i8(w + kw, sv, range_mut(vc, next * kw, kw));
             }
             IntQkv::Split { q: mq, k, v } => {
                 mq.to_i8(u, head_mut(g, w), q);
@@ -810,19 +804,20 @@ impl AttentionSpec {
             let slope = b.alibi.get(h).copied().unwrap_or(0) as i64;
             for (slot, sc) in scores.iter_mut().enumerate() {
                 let k = range(kc, slot * kw + at, hd);
-                let dot = match self.pos {
+                let mut v = match self.pos {
                     PosKind::Rope => {
                         let cs = range(b.rope, distance(next, slot, window) * hd, hd);
                         rope_rotate_q14(qh, cs, qr);
-                        qr.iter().zip(k).map(|(&a, &b)| a as i64 * b as i64).sum()
+                        let dot: i64 = qr.iter().zip(k).map(|(&a, &b)| a as i64 * b as i64).sum();
+                        sat_i32(rq_s.apply(dot))
                     }
-                    PosKind::None | PosKind::Alibi => kernels::dot_i8(qh, k) as i64,
+                    PosKind::None | PosKind::Alibi => rq_s.apply_i32(kernels::dot_i8(qh, k)),
                 };
-                let mut v = rq_s.apply(dot);
                 if self.pos == PosKind::Alibi {
-                    v -= (slope * distance(next, slot, window) as i64 + 32) >> 6;
+                    let d = distance(next, slot, window) as i64;
+                    v = v.saturating_sub(sat_i32((slope * d + 32) >> 6));
                 }
-                *sc = v.clamp(-(1 << 30), 1 << 30) as i32;
+                *sc = v.clamp(-(1 << 30), 1 << 30);
             }
             // softmax: e^(s_j − max) in Q0.15, normalised by one division per head
             let max = scores.iter().copied().max().unwrap_or(0);
@@ -840,7 +835,7 @@ impl AttentionSpec {
                 }
             }
             for (o, &a) in o.iter_mut().zip(acc.iter()) {
-                *o = sat_i8(rq_o.apply(a as i64));
+                *o = sat_i8_32(rq_o.apply_i32(a));
             }
         }
         b.out_proj.to_x(att, head_mut(g, w), head_mut(x, w), true);

@@ -15,7 +15,7 @@ use crate::blocks::{Probe, Scratch, ScratchNeed, Site, StepCtx};
 use crate::error::Error;
 use crate::format::BlockEntry;
 use crate::kernels::integer::{
-    norm_i8, rq_at, sat_i16, sat_i8, sat_x, sigmoid_q15, tanh_q15, IntMat,
+    norm_i8, rq_at, sat_i8, sat_i8_32, sigmoid_q15, tanh_q15, IntMat, X_MAX,
 };
 use crate::kernels::{all_finite, matvec, sigmoid_in_place, tanh_in_place, Mat};
 use crate::schema::{dim, int_mat, BlockKind, IntPart, Norm, NormKind, TensorName, TensorSource};
@@ -509,6 +509,7 @@ impl RecurrentSpec {
     /// One step of the integer mode (docs/INTEGER.md): `s.x` holds the residual stream as i32
     /// `[in_width]` and is left holding the block's output `[out_width]`; `st` is the block's
     /// integer state (per layer `h [R]` int8, then for LSTM `c [H]` int16). No floating point.
+    #[inline(never)]
     pub(crate) fn step_int<'a>(
         &self,
         index: usize,
@@ -530,7 +531,7 @@ impl RecurrentSpec {
         } else {
             let rq = rq_at(p, 0);
             for (o, &v) in head_mut(u, w).iter_mut().zip(head(x, w)) {
-                *o = sat_i8(rq.apply(v as i64));
+                *o = sat_i8_32(rq.apply_i32(v));
             }
         }
         let layers = head_mut(st, self.num_layers * per);
@@ -549,9 +550,7 @@ impl RecurrentSpec {
             let (g0, g1) = split(gi, 2 * hid); // LSTM i|f, g|o; GRU r|z, n
             let (h0, h1) = split(gh, 2 * hid);
             let gate = |a: &[i32], b: &[i32], j: usize| {
-                let v =
-                    a.get(j).copied().unwrap_or(0) as i64 + b.get(j).copied().unwrap_or(0) as i64;
-                sat_i16(v)
+                sat16(a.get(j).copied().unwrap_or(0) + b.get(j).copied().unwrap_or(0))
             };
             match self.cell {
                 Cell::Lstm => {
@@ -562,15 +561,16 @@ impl RecurrentSpec {
                         None => &mut *h,
                         Some(_) => head_mut(&mut *s.q8, hid),
                     };
+                    // Q0.15 × Q0.15 products fit i32 (|σ|, |tanh| ≤ 2^15)
                     for (j, (cj, mj)) in c.iter_mut().zip(m.iter_mut()).enumerate() {
-                        let i = sigmoid_q15(gate(g0, h0, j)) as i64;
-                        let f = sigmoid_q15(gate(g0, h0, hid + j)) as i64;
-                        let g = tanh_q15(gate(g1, h1, j)) as i64;
-                        let o = sigmoid_q15(gate(g1, h1, hid + j)) as i64;
-                        let cn = ((f * *cj as i64 + (1 << 14)) >> 15) + rq_ig.apply(i * g);
-                        *cj = sat_i16(cn);
-                        let tc = tanh_q15(sat_i16(rq_c.apply(*cj as i64))) as i64;
-                        *mj = sat_i8(rq_h.apply(o * tc));
+                        let i = sigmoid_q15(gate(g0, h0, j)) as i32;
+                        let f = sigmoid_q15(gate(g0, h0, hid + j)) as i32;
+                        let g = tanh_q15(gate(g1, h1, j)) as i32;
+                        let o = sigmoid_q15(gate(g1, h1, hid + j)) as i32;
+                        let fc = (f * *cj as i32 + (1 << 14)) >> 15;
+                        *cj = sat16(fc.saturating_add(rq_ig.apply_i32(i * g)));
+                        let tc = tanh_q15(sat16(rq_c.apply_i32(*cj as i32))) as i32;
+                        *mj = sat_i8_32(rq_h.apply_i32(o * tc));
                     }
                     if let Some(w_hr) = &l.w_hr {
                         let sums = head_mut(bytemuck::cast_slice_mut(&mut *s.g), rw);
@@ -579,11 +579,13 @@ impl RecurrentSpec {
                 }
                 Cell::Gru => {
                     for (j, hj) in h.iter_mut().enumerate() {
-                        let r = sigmoid_q15(gate(g0, h0, j)) as i64;
+                        let r = sigmoid_q15(gate(g0, h0, j)) as i32;
                         let z = sigmoid_q15(gate(g0, h0, hid + j)) as i64;
-                        let nh = h1.get(j).copied().unwrap_or(0) as i64;
-                        let ni = g1.get(j).copied().unwrap_or(0) as i64;
-                        let n = tanh_q15(sat_i16(ni + ((r * nh + (1 << 14)) >> 15))) as i64;
+                        let nh = h1.get(j).copied().unwrap_or(0);
+                        let ni = g1.get(j).copied().unwrap_or(0);
+                        // |r · nh| ≤ 2^15 · 2^29: in i64, then back to the Q3.12 range
+                        let rn = ((r as i64 * nh as i64 + (1 << 14)) >> 15) as i32;
+                        let n = tanh_q15(sat16(ni.saturating_add(rn))) as i64;
                         // h' = (1 − z)·n + z·h: Q0.30 on the h grid (1/127)
                         let v = (32768 - z) * n * 127 + z * (*hj as i64) * 32768;
                         *hj = sat_i8((v + (1 << 29)) >> 30);
@@ -594,14 +596,23 @@ impl RecurrentSpec {
         }
         let rq = rq_at(self.int_out(index, t), 0);
         for (o, &v) in head_mut(x, rw).iter_mut().zip(head(u, rw)) {
-            let base = if self.residual { *o as i64 } else { 0 };
-            *o = sat_x(base + rq.apply(v as i64));
+            let base = if self.residual { *o } else { 0 };
+            *o = base
+                .saturating_add(rq.apply_i32(v as i32))
+                .clamp(-X_MAX, X_MAX);
         }
     }
 }
 
-/// `v` saturated to `±2^30` (Q3.12 pre-activations, far beyond the tables' ±8, in i32).
+/// `v` saturated to `±2^29` (Q3.12 pre-activations, far beyond the tables' ±8; two of them
+/// add up without overflowing i32).
 #[inline(always)]
-fn q12(v: i64) -> i32 {
-    v.clamp(-(1 << 30), 1 << 30) as i32
+fn q12(v: i32) -> i32 {
+    v.clamp(-(1 << 29), 1 << 29)
+}
+
+/// `v` saturated to `[−32767, 32767]` (the tables' Q3.12 input), in 32-bit arithmetic.
+#[inline(always)]
+fn sat16(v: i32) -> i16 {
+    v.clamp(-32767, 32767) as i16
 }

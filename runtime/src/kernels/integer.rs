@@ -28,6 +28,33 @@ pub fn rescale(acc: i64, m: i32, shift: u32) -> i64 {
     acc.wrapping_mul(m as i64).wrapping_add((1i64 << s) >> 1) >> s
 }
 
+/// [`rescale`] of an i32 `acc`, saturated to i32. With `shift ≥ 32` (the usual case) it is a
+/// 32 × 32 → 64-bit multiply-accumulate of the rounding constant and an arithmetic shift of
+/// the high word (`SMLAL` + `ASR` on a Cortex-M): the same value, without a 64-bit shift.
+#[inline(always)]
+pub fn rescale_i32(acc: i32, m: i32, shift: u32) -> i32 {
+    if shift >= 32 {
+        rescale_hi(acc, m, shift)
+    } else {
+        sat_i32(rescale(acc as i64, m, shift))
+    }
+}
+
+/// [`rescale`] for `32 ≤ shift ≤ 62`: `((acc · m + 2^(shift−1)) >> 32) >> (shift − 32)`, which
+/// floors the same quotient (`|acc · m| < 2^62`, so the high word fits i32).
+#[inline(always)]
+fn rescale_hi(acc: i32, m: i32, shift: u32) -> i32 {
+    let round = 1i64 << ((shift.clamp(32, 62)) - 1);
+    let hi = ((acc as i64 * m as i64).wrapping_add(round) >> 32) as i32;
+    hi >> ((shift - 32) & 31)
+}
+
+/// `v` saturated to the i32 range.
+#[inline(always)]
+pub fn sat_i32(v: i64) -> i32 {
+    v.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
+
 /// Requantization `i` of a `[2·n]` list of `(m, shift)` words ([`crate::schema::IntPart`]);
 /// the identity-free zero factor if `i` is out of range (never, on a validated model).
 #[inline(always)]
@@ -56,8 +83,8 @@ pub struct IntMat<'a> {
 
 impl IntMat<'_> {
     /// `sums[r] = Σ_c w[r][c] · x[c] + bias[r]` (exact, wrapping i32; `x: [cols]`,
-    /// `sums: [rows]`).
-    #[inline]
+    /// `sums: [rows]`). Out of line: one copy of the row kernel for every integer product.
+    #[inline(never)]
     pub fn sums(&self, x: &[i8], sums: &mut [i32]) {
         if let MatData::I8 { q, .. } = self.w.data {
             dot_rows_i8(q, self.w.cols, x, sums);
@@ -82,12 +109,45 @@ impl IntMat<'_> {
         }
     }
 
-    /// `v[r] = f(rq_r(v[r]))` for the rows' sums `v` (`[rows]`).
+    /// `f(&mut out[r], rq_r(sums[r]))` for the rows from `at` on (the rescaled sum saturated
+    /// to i32, [`rescale_i32`]), with the shift's case chosen once for the whole matrix.
     #[inline(always)]
-    pub fn requant(&self, v: &mut [i32], f: impl Fn(i64) -> i32) {
+    fn map<T>(&self, at: usize, sums: &[i32], out: &mut [T], f: impl Fn(&mut T, i32)) {
         let shift = self.shift();
-        for (a, &m) in v.iter_mut().zip(self.rq) {
-            *a = f(rescale(*a as i64, m, shift));
+        let rows = out
+            .iter_mut()
+            .zip(sums)
+            .zip(crate::slices::tail(self.rq, at));
+        if shift >= 32 {
+            for ((o, &a), &m) in rows {
+                f(o, rescale_hi(a, m, shift));
+            }
+        } else {
+            for ((o, &a), &m) in rows {
+                f(o, sat_i32(rescale(a as i64, m, shift)));
+            }
+        }
+    }
+
+    /// `out[i] = sat_i8(rq_{at+i}(sums[i]))`: rows `at..` of the product requantized onto an
+    /// int8 grid.
+    #[inline(never)]
+    pub fn rows_to_i8(&self, at: usize, sums: &[i32], out: &mut [i8]) {
+        self.map(at, sums, out, |o, v| *o = sat_i8_32(v));
+    }
+
+    /// `v[r] = f(rq_r(v[r]))` for the rows' sums `v` (`[rows]`), in place.
+    #[inline(always)]
+    pub fn requant(&self, v: &mut [i32], f: impl Fn(i32) -> i32) {
+        let shift = self.shift();
+        if shift >= 32 {
+            for (a, &m) in v.iter_mut().zip(self.rq) {
+                *a = f(rescale_hi(*a, m, shift));
+            }
+        } else {
+            for (a, &m) in v.iter_mut().zip(self.rq) {
+                *a = f(sat_i32(rescale(*a as i64, m, shift)));
+            }
         }
     }
 
@@ -95,21 +155,18 @@ impl IntMat<'_> {
     /// (`sums: [rows]` scratch).
     pub fn to_i8(&self, x: &[i8], sums: &mut [i32], out: &mut [i8]) {
         self.sums(x, sums);
-        let shift = self.shift();
-        for ((o, &s), &m) in out.iter_mut().zip(sums.iter()).zip(self.rq) {
-            *o = sat_i8(rescale(s as i64, m, shift));
-        }
+        self.rows_to_i8(0, sums, out);
     }
 
     /// `x[r] = sat_x(x[r] + rq_r(sums[r]))` (`add`) or `x[r] = sat_x(rq_r(sums[r]))`: the
     /// product requantized onto the residual grid.
+    #[inline(never)]
     pub fn to_x(&self, input: &[i8], sums: &mut [i32], x: &mut [i32], add: bool) {
         self.sums(input, sums);
-        let shift = self.shift();
-        for ((o, &s), &m) in x.iter_mut().zip(sums.iter()).zip(self.rq) {
-            let base = if add { *o as i64 } else { 0 };
-            *o = sat_x(base + rescale(s as i64, m, shift));
-        }
+        self.map(0, sums, x, |o, v| {
+            let base = if add { *o } else { 0 };
+            *o = base.saturating_add(v).clamp(-X_MAX, X_MAX);
+        });
     }
 }
 
@@ -129,13 +186,14 @@ pub fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) {
         0
     } else {
         let s: i64 = x.iter().map(|&v| v as i64).sum();
-        // round half up: ⌊(s + n/2) / n⌋
-        (s + n / 2).div_euclid(n)
+        // round half up: ⌊(s + n/2) / n⌋ (within the i32 range of the values)
+        (s + n / 2).div_euclid(n) as i32
     };
+    // `d = x − μ` in i32: exact for values within ±X_MAX (as the step keeps them)
     let ss: u64 = x
         .iter()
         .map(|&v| {
-            let d = v as i64 - mean;
+            let d = v.wrapping_sub(mean) as i64;
             (d * d) as u64
         })
         .fold(0u64, |a, b| a.wrapping_add(b));
@@ -145,11 +203,23 @@ pub fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) {
     let shift = (word(0) as u32).min(62);
     let eps = word(1) as u32 as u64 | (word(2) as u32 as u64) << 32;
     let sigma = isqrt((ss / n as u64).saturating_add(eps)).max(1) as u64;
-    let r = ((1u64 << 40) / sigma) as i64;
-    let half = if shift == 0 { 0 } else { 1i64 << (shift - 1) };
-    for (((o, &v), &g), &b) in out.iter_mut().zip(x).zip(g).zip(b) {
-        let ni = ((v as i64 - mean) * r + (1 << 23)) >> 24;
-        *o = sat_i8((ni * g as i64 + b as i64 + half) >> shift);
+    let r = (1u64 << 40) / sigma;
+    let half = (1i64 << shift) >> 1;
+    let n_i = |v: i32, r: i64| (v.wrapping_sub(mean) as i64 * r + (1 << 23)) >> 24;
+    let elems = out.iter_mut().zip(x).zip(g).zip(b);
+    if r < 1 << 31 && shift >= 32 {
+        // σ > 2^9 and a shift past the low word (the usual case): 32 × 32 → 64-bit products
+        // and a shift of the high word, the same values as below
+        for (((o, &v), &g), &b) in elems {
+            let ni = n_i(v, r as i64) as i32; // |n| < 2^26
+            let hi = ((ni as i64 * g as i64 + (b as i64 + half)) >> 32) as i32;
+            *o = sat_i8_32(hi >> (shift - 32));
+        }
+    } else {
+        for (((o, &v), &g), &b) in elems {
+            let ni = n_i(v, r as i64);
+            *o = sat_i8((ni * g as i64 + b as i64 + half) >> shift);
+        }
     }
 }
 
@@ -197,11 +267,23 @@ impl Requant {
     pub fn apply(self, acc: i64) -> i64 {
         rescale(acc, self.m, self.shift as u32)
     }
+
+    /// [`Requant::apply`] of an i32, saturated to i32 ([`rescale_i32`]).
+    #[inline]
+    pub fn apply_i32(self, acc: i32) -> i32 {
+        rescale_i32(acc, self.m, self.shift as u32)
+    }
 }
 
 /// `x` saturated to `[−127, 127]` (the symmetric int8 range).
 #[inline]
 pub fn sat_i8(x: i64) -> i8 {
+    x.clamp(-127, 127) as i8
+}
+
+/// `x` saturated to `[−127, 127]`, in 32-bit arithmetic.
+#[inline(always)]
+pub fn sat_i8_32(x: i32) -> i8 {
     x.clamp(-127, 127) as i8
 }
 
