@@ -27,6 +27,10 @@ const LOGIT_BITS: i32 = 20;
 pub struct SiteStats {
     /// Largest `|value|`.
     pub max_abs: f32,
+    /// Smallest value.
+    pub min: f32,
+    /// Largest value.
+    pub max: f32,
     /// Values seen.
     pub count: u64,
 }
@@ -42,12 +46,17 @@ pub struct Calibration {
 
 impl runnel::blocks::Probe for Calibration {
     fn see(&mut self, site: Site, values: &[f32]) {
-        let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
         let e = self.sites.entry(site).or_insert(SiteStats {
             max_abs: 0.0,
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
             count: 0,
         });
-        e.max_abs = e.max_abs.max(max);
+        for &v in values {
+            e.max_abs = e.max_abs.max(v.abs());
+            e.min = e.min.min(v);
+            e.max = e.max.max(v);
+        }
         e.count += values.len() as u64;
     }
 }
@@ -108,6 +117,19 @@ impl Calibration {
         self.max(site) / 127.0
     }
 
+    /// An int8 grid with an offset for a one-sided site (an activation's output, mostly above
+    /// some small negative value): `(scale, zero)` with `v ≈ (q − zero) · scale`, the range
+    /// `[min, max]` seen onto `[−127, 127]` — twice the resolution of [`Self::s8`] for a
+    /// ReLU / GELU / SiLU output.
+    pub fn s8_offset(&self, site: Site) -> (f64, i32) {
+        let (lo, hi) = self.sites.get(&site).map_or((0.0, 0.0), |s| {
+            (s.min.min(0.0) as f64, s.max.max(0.0) as f64)
+        });
+        let scale = ((hi - lo) / 254.0).max(1e-20);
+        let zero = (-127.0 - lo / scale).round().clamp(-127.0, 127.0) as i32;
+        (scale, zero)
+    }
+
     /// The grid of the residual stream.
     pub fn sx(&self) -> f64 {
         self.max(SITE_X) / f64::powi(2.0, X_BITS)
@@ -129,6 +151,8 @@ impl Calibration {
                     (self.s_logit(), "i32")
                 } else if site.name == runnel::blocks::recurrent::SITE_C {
                     (self.max(site) / 32767.0, "int16")
+                } else if site.name == runnel::blocks::attention::SITE_OFFSET {
+                    (self.s8_offset(site).0, "int8+z")
                 } else {
                     let _ = cfg;
                     (self.s8(site), "int8")
@@ -223,18 +247,40 @@ impl IntCx<'_> {
         bias: &str,
         s_in: f64,
     ) -> Result<Vec<i32>, Error> {
-        let sw = self.row_scales(mat, cols)?;
-        let b = self.bias(bias, sw.len());
-        Ok(sw
+        self.mat_bias_offset(mat, cols, bias, s_in, 0)
+    }
+
+    /// [`Self::mat_bias`] for an input on an offset grid (`x = (q − zero) · s_in`): the bias
+    /// also takes `−zero · Σ_c w_q[r][c]`, so the product of the stored `q` is exact.
+    pub fn mat_bias_offset(
+        &self,
+        mat: &TensorName,
+        cols: usize,
+        bias: &str,
+        s_in: f64,
+        zero: i32,
+    ) -> Result<Vec<i32>, Error> {
+        let v = self.tensor(&mat.to_string())?;
+        let mut q = vec![0i8; cols];
+        let rows: Vec<(f64, i64)> = v
+            .chunks_exact(cols.max(1))
+            .map(|row| {
+                let s = runnel::kernels::quantize_i8(row, &mut q) as f64;
+                (s, q.iter().map(|&x| x as i64).sum())
+            })
+            .collect();
+        let b = self.bias(bias, rows.len());
+        Ok(rows
             .iter()
             .zip(&b)
-            .map(|(&s, &b)| {
+            .map(|(&(s, sum), &b)| {
                 let acc = s * s_in;
-                if acc > 0.0 {
-                    (b / acc).round().clamp(-(1 << 30) as f64, (1 << 30) as f64) as i32
+                let bq = if acc > 0.0 {
+                    (b / acc).round().clamp(-(1 << 30) as f64, (1 << 30) as f64) as i64
                 } else {
                     0
-                }
+                };
+                (bq - zero as i64 * sum).clamp(i32::MIN as i64, i32::MAX as i64) as i32
             })
             .collect())
     }
@@ -281,12 +327,13 @@ pub(crate) fn requant_words(
     Ok(w)
 }
 
-/// A 256-entry int8 table of `f` from the grid `s_in` to the grid `s_out`, as 64 words.
-pub(crate) fn lut_words(f: impl Fn(f64) -> f64, s_in: f64, s_out: f64) -> Vec<i32> {
+/// A 256-entry int8 table of `f` from the grid `s_in` to the offset grid `(s_out, zero)`
+/// (`v = (q − zero) · s_out`), as 64 words.
+pub(crate) fn lut_words(f: impl Fn(f64) -> f64, s_in: f64, s_out: f64, zero: i32) -> Vec<i32> {
     let bytes: Vec<u8> = (0..256u32)
         .map(|b| {
             let q = b as u8 as i8 as f64;
-            (f(q * s_in) / s_out).round().clamp(-127.0, 127.0) as i8 as u8
+            ((f(q * s_in) / s_out).round() + zero as f64).clamp(-127.0, 127.0) as i8 as u8
         })
         .collect();
     bytes

@@ -341,7 +341,7 @@ fn positions_do_not_grow_with_the_stream() {
 /// the integer entry points give the same logits as the f32 ones before their conversion.
 #[test]
 fn every_fixture_runs_in_the_integer_mode() {
-    const INTEGER_TOLERANCE: f64 = 0.2; // worst 7.7e-2 (activations)
+    const INTEGER_TOLERANCE: f64 = 0.16; // worst 6.4e-2 (lstm_proj)
     let mut report = Vec::new();
     let mut failures = Vec::new();
     for f in fixtures() {

@@ -245,7 +245,13 @@ pub(crate) fn int_values(
             layer: None,
         })
     };
-    let [norm1, q, k, v, att, norm2, pre, post] = [0, 1, 2, 3, 4, 5, 6, 7].map(s);
+    let [norm1, q, k, v, att, norm2, pre] = [0, 1, 2, 3, 4, 5, 6].map(s);
+    // the activation's output: an offset grid (runnel::blocks::attention::SITE_OFFSET)
+    let (post, zero) = cal.s8_offset(Site {
+        block: Some(index),
+        name: SITES[7],
+        layer: None,
+    });
     let (w, kw, f) = (a.width, a.kv_width(), a.ffn_dim);
     let p = |m: &str| format!("blocks.{index}.{m}");
     let rows_q = |r: usize| {
@@ -299,10 +305,10 @@ pub(crate) fn int_values(
         ("ffn.0", _, IntPart::Rq) => cx.mat_rq(name, w, norm2, |_| 1.0 / pre),
         ("ffn.0", _, IntPart::Bias) => cx.mat_bias(name, w, &p("ffn.0.bias"), norm2),
         ("ffn", "activation", IntPart::Lut) => {
-            Ok(lut_words(activation_f64(a.activation), pre, post))
+            Ok(lut_words(activation_f64(a.activation), pre, post, zero))
         }
         ("ffn.2", _, IntPart::Rq) => cx.mat_rq(name, f, post, |_| 1.0 / cal.sx()),
-        ("ffn.2", _, IntPart::Bias) => cx.mat_bias(name, f, &p("ffn.2.bias"), post),
+        ("ffn.2", _, IntPart::Bias) => cx.mat_bias_offset(name, f, &p("ffn.2.bias"), post, zero),
         _ => Err(Error::new(format!(
             "integer mode: internal error: no rule for `{name}:{}`",
             part.suffix()

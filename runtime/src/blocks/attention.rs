@@ -81,6 +81,9 @@ const SITE_ATT: &str = SITES[4];
 const SITE_NORM2: &str = SITES[5];
 const SITE_FFN_PRE: &str = SITES[6];
 const SITE_FFN_POST: &str = SITES[7];
+/// The site whose int8 grid has an offset (the FFN activation's output, which is one-sided):
+/// `v = (q − zero) · scale`; `ffn.2`'s bias absorbs `−zero · Σ w`.
+pub const SITE_OFFSET: &str = SITE_FFN_POST;
 
 /// Index in the block's `attn.softmax` requantizations ([`IntPart::Requant`], `[2·2]`): the
 /// exact `q·k` sums onto the Q5.10 logits (`s_q · s_k / √D · 2^10`, with RoPE also `/ 2^14`).
