@@ -557,6 +557,30 @@ mod tests {
         }
     }
 
+    /// The 32-bit requantization (its high-word path for shifts ≥ 32, saturation below) against
+    /// the exact rounded quotient in i128, for every shift.
+    #[test]
+    fn rescale_i32_is_the_saturated_exact_rounding() {
+        let mut rng = Rng::new(9);
+        for _ in 0..if cfg!(miri) { 500 } else { 200_000 } {
+            let acc = (rng.next_u64() as i64 >> (32 + rng.next_u64() % 32)) as i32;
+            let m = (rng.next_u64() % (1 << 31)) as i32;
+            let shift = (rng.next_u64() % 63) as u32;
+            let p = acc as i128 * m as i128;
+            let want = if shift == 0 {
+                p
+            } else {
+                (p + (1i128 << (shift - 1))).div_euclid(1i128 << shift)
+            };
+            let want = want.clamp(i32::MIN as i128, i32::MAX as i128);
+            assert_eq!(
+                rescale_i32(acc, m, shift) as i128,
+                want,
+                "{acc} {m} {shift}"
+            );
+        }
+    }
+
     #[test]
     fn lut_indexes_by_the_input_byte() {
         let table: std::vec::Vec<u8> = (0..=255u8)
