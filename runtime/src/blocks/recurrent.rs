@@ -562,11 +562,18 @@ impl RecurrentSpec {
                         Some(_) => head_mut(&mut *s.q8, hid),
                     };
                     // Q0.15 × Q0.15 products fit i32 (|σ|, |tanh| ≤ 2^15)
-                    for (j, (cj, mj)) in c.iter_mut().zip(m.iter_mut()).enumerate() {
-                        let i = sigmoid_q15(gate(g0, h0, j)) as i32;
-                        let f = sigmoid_q15(gate(g0, h0, hid + j)) as i32;
-                        let g = tanh_q15(gate(g1, h1, j)) as i32;
-                        let o = sigmoid_q15(gate(g1, h1, hid + j)) as i32;
+                    let (ia, fa) = split(g0, hid);
+                    let (ib, fb) = split(h0, hid);
+                    let (ga, oa) = split(g1, hid);
+                    let (gb, ob) = split(h1, hid);
+                    let pre = |a: &i32, b: &i32| sat16(a + b);
+                    let units = ia.iter().zip(ib).zip(fa.iter().zip(fb));
+                    let units = units.zip(ga.iter().zip(gb)).zip(oa.iter().zip(ob));
+                    for ((cj, mj), (((i, f), g), o)) in c.iter_mut().zip(m.iter_mut()).zip(units) {
+                        let i = sigmoid_q15(pre(i.0, i.1)) as i32;
+                        let f = sigmoid_q15(pre(f.0, f.1)) as i32;
+                        let g = tanh_q15(pre(g.0, g.1)) as i32;
+                        let o = sigmoid_q15(pre(o.0, o.1)) as i32;
                         let fc = (f * *cj as i32 + (1 << 14)) >> 15;
                         *cj = sat16(fc.saturating_add(rq_ig.apply_i32(i * g)));
                         let tc = tanh_q15(sat16(rq_c.apply_i32(*cj as i32))) as i32;

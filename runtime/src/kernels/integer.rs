@@ -35,8 +35,28 @@ pub fn rescale(acc: i64, m: i32, shift: u32) -> i64 {
 pub fn rescale_i32(acc: i32, m: i32, shift: u32) -> i32 {
     if shift >= 32 {
         rescale_hi(acc, m, shift)
+    } else if shift >= 1 {
+        rescale_lo(acc, m, shift)
     } else {
         sat_i32(rescale(acc as i64, m, shift))
+    }
+}
+
+/// [`rescale`] for `1 ≤ shift ≤ 31`, saturated to i32, in 32-bit pieces: the result's word is
+/// `lo >> shift | hi << (32 − shift)`, and it fits i32 exactly when the bits above it
+/// (`hi >> shift`) are its sign.
+#[inline(always)]
+fn rescale_lo(acc: i32, m: i32, shift: u32) -> i32 {
+    let s = shift.clamp(1, 31);
+    let p = (acc as i64 * m as i64).wrapping_add(1i64 << (s - 1));
+    let (lo, hi) = (p as u32, (p >> 32) as i32);
+    let r = ((lo >> s) | ((hi as u32) << (32 - s))) as i32;
+    if hi >> s == r >> 31 {
+        r
+    } else if hi < 0 {
+        i32::MIN
+    } else {
+        i32::MAX
     }
 }
 
@@ -143,6 +163,10 @@ impl IntMat<'_> {
         if shift >= 32 {
             for (a, &m) in v.iter_mut().zip(self.rq) {
                 *a = f(rescale_hi(*a, m, shift));
+            }
+        } else if shift >= 1 {
+            for (a, &m) in v.iter_mut().zip(self.rq) {
+                *a = f(rescale_lo(*a, m, shift));
             }
         } else {
             for (a, &m) in v.iter_mut().zip(self.rq) {
