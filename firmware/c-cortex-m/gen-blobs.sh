@@ -23,6 +23,8 @@ awk -v dir="$dir" -v S="$out/blobs.S" -v H="$out/blobs.h" '
   $1 == "steps" { steps = $2 }
   $1 == "output_dim" { output_dim = $2 }
   $1 == "input" { frames = ($2 == "frames"); fdim = frames ? $3 : 0 }
+  # the integer-only blob needs the integer entry points, which the C API does not have
+  $1 == "blob" && $2 == "integer" { next }
   $1 == "blob" {
     w[n] = $2; file[n] = $3; kv[n] = field("kv"); sb[n] = field("state_bytes"); rc[n] = field("run_checksum")
     if (sb[n] + 0 > arena) arena = sb[n] + 0
