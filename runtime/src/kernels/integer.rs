@@ -33,7 +33,9 @@ pub fn rescale(acc: i64, m: i32, shift: u32) -> i64 {
 /// the high word (`SMLAL` + `ASR` on a Cortex-M): the same value, without a 64-bit shift.
 #[inline(always)]
 pub fn rescale_i32(acc: i32, m: i32, shift: u32) -> i32 {
-    if shift >= 32 {
+    if WIDE {
+        sat_i32(rescale(acc as i64, m, shift))
+    } else if shift >= 32 {
         rescale_hi(acc, m, shift)
     } else if shift >= 1 {
         rescale_lo(acc, m, shift)
@@ -41,6 +43,10 @@ pub fn rescale_i32(acc: i32, m: i32, shift: u32) -> i32 {
         sat_i32(rescale(acc as i64, m, shift))
     }
 }
+
+/// 64-bit targets: [`rescale`] in i64 is fastest there; 32-bit targets (every MCU) use
+/// [`rescale_hi`] / [`rescale_lo`], which compute the same values in 32-bit pieces.
+const WIDE: bool = cfg!(target_pointer_width = "64");
 
 /// [`rescale`] for `1 ≤ shift ≤ 31`, saturated to i32, in 32-bit pieces: the result's word is
 /// `lo >> shift | hi << (32 − shift)`, and it fits i32 exactly when the bits above it
@@ -160,17 +166,17 @@ impl IntMat<'_> {
     #[inline(always)]
     pub fn requant(&self, v: &mut [i32], f: impl Fn(i32) -> i32) {
         let shift = self.shift();
-        if shift >= 32 {
+        if WIDE || shift == 0 {
+            for (a, &m) in v.iter_mut().zip(self.rq) {
+                *a = f(sat_i32(rescale(*a as i64, m, shift)));
+            }
+        } else if shift >= 32 {
             for (a, &m) in v.iter_mut().zip(self.rq) {
                 *a = f(rescale_hi(*a, m, shift));
             }
-        } else if shift >= 1 {
-            for (a, &m) in v.iter_mut().zip(self.rq) {
-                *a = f(rescale_lo(*a, m, shift));
-            }
         } else {
             for (a, &m) in v.iter_mut().zip(self.rq) {
-                *a = f(sat_i32(rescale(*a as i64, m, shift)));
+                *a = f(rescale_lo(*a, m, shift));
             }
         }
     }
