@@ -290,17 +290,22 @@ impl IntCx<'_> {
     pub fn norm(&self, module: &str, w: usize, s_out: f64) -> Result<Vec<i32>, Error> {
         let g = self.tensor(&format!("{module}.weight"))?;
         let b = self.bias(&format!("{module}.bias"), w);
-        // out = γ·n/s_out + β/s_out with n = N / 2^16
-        let gm: Vec<f64> = g.iter().map(|&g| g as f64 / s_out / 65536.0).collect();
+        // out = γ·n/s_out + β/s_out with n = N / 2^16: g = γ/s_out/2^16 · 2^(32+e), b = β/s_out · 2^e
+        // for the largest e ≤ 30 that keeps both in i32 (g saturates for a degenerate grid)
+        let gm: Vec<f64> = g
+            .iter()
+            .map(|&g| g as f64 / s_out / 65536.0 * f64::powi(2.0, 32))
+            .collect();
         let bq: Vec<f64> = b.iter().map(|&b| b / s_out).collect();
-        let fits = |sh: i32| {
-            let p = f64::powi(2.0, sh);
+        let fits = |e: i32| {
+            let p = f64::powi(2.0, e);
             gm.iter().chain(&bq).all(|v| (v * p).abs() < 2147483647.0)
         };
-        let sh = (0..=46).rev().find(|&sh| fits(sh)).unwrap_or(0);
+        let sh = (0..=30).rev().find(|&e| fits(e)).unwrap_or(0);
         let p = f64::powi(2.0, sh);
-        let mut words: Vec<i32> = gm.iter().map(|v| (v * p).round() as i32).collect();
-        words.extend(bq.iter().map(|v| (v * p).round() as i32));
+        let q = |v: &f64| (v * p).round().clamp(-2147483647.0, 2147483647.0) as i32;
+        let mut words: Vec<i32> = gm.iter().map(q).collect();
+        words.extend(bq.iter().map(q));
         let sx = self.cal.sx();
         let eps = (self.cfg.norm_eps as f64 / (sx * sx))
             .round()

@@ -174,7 +174,7 @@ impl<'a> Validator<'a> {
                 .len()
                 .checked_sub(3)
                 .and_then(|i| v.get(i))
-                .is_some_and(|s| (0..=62).contains(s)),
+                .is_some_and(|s| (0..=30).contains(s)),
             IntPart::Rope => v.iter().all(|x| (-(1 << 14)..=1 << 14).contains(x)),
             IntPart::Scale => v.iter().all(|&b| {
                 let f = f32::from_bits(b as u32);

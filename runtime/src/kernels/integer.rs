@@ -202,13 +202,15 @@ impl IntMat<'_> {
 
 /// Integer LayerNorm (or, with `rms`, RMSNorm) of the residual stream `x` (`[W]`, values within
 /// `±X_MAX`) onto an int8 grid, with the parameters `p` (`[2·W + 3]`, [`crate::schema::IntPart::Norm`]):
-/// multipliers `g`, offsets `b`, the shift `s`, and ε (two words). Exactly:
+/// multipliers `g`, offsets `b`, the shift `e` (`0..=30`), and ε (two words). Exactly:
 ///
 /// ```text
 /// μ = round(Σx / W) (0 for RMSNorm), d_i = x_i − μ, v = ⌊Σd² / W⌋ + ε,
 /// σ = max(1, ⌊√v⌋), r = ⌊2^40 / σ⌋, n_i = (d_i · r + 2^23) >> 24          (Q16)
-/// out_i = sat_i8((n_i · g_i + b_i + 2^(s−1)) >> s)
+/// t_i = (n_i · g_i) >> 32,  out_i = sat_i8((t_i + b_i + 2^e / 2) >> e)
 /// ```
+///
+/// On a 32-bit core `n_i · g_i >> 32` is the high word of one `SMULL`, and the rest is 32-bit.
 pub fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) {
     let w = x.len();
     let n = w.max(1) as i64;
@@ -230,25 +232,28 @@ pub fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) {
     let (g, rest) = split(p, w);
     let (b, tail) = split(rest, w);
     let word = |i: usize| tail.get(i).copied().unwrap_or(0);
-    let shift = (word(0) as u32).min(62);
+    let e = (word(0) as u32).min(30);
     let eps = word(1) as u32 as u64 | (word(2) as u32 as u64) << 32;
     let sigma = isqrt((ss / n as u64).saturating_add(eps)).max(1) as u64;
     let r = (1u64 << 40) / sigma;
-    let half = (1i64 << shift) >> 1;
-    let n_i = |v: i32, r: i64| (v.wrapping_sub(mean) as i64 * r + (1 << 23)) >> 24;
+    let half = (1i32 << e) >> 1;
     let elems = out.iter_mut().zip(x).zip(g).zip(b);
-    if r < 1 << 31 && shift >= 32 {
-        // σ > 2^9 and a shift past the low word (the usual case): 32 × 32 → 64-bit products
-        // and a shift of the high word, the same values as below
+    let last = |o: &mut i8, ni: i32, g: i32, b: i32| {
+        let t = ((ni as i64 * g as i64) >> 32) as i32;
+        *o = sat_i8_32(t.saturating_add(b).saturating_add(half) >> e);
+    };
+    // |n_i| < 2^26 (|d_i| ≤ √W · σ), so it fits i32 either way
+    if r < 1 << 31 {
+        // σ > 2^9 (the usual case): d · r is a 32 × 32 → 64-bit product too
+        let r = r as i32;
         for (((o, &v), &g), &b) in elems {
-            let ni = n_i(v, r as i64) as i32; // |n| < 2^26
-            let hi = ((ni as i64 * g as i64 + (b as i64 + half)) >> 32) as i32;
-            *o = sat_i8_32(hi >> (shift - 32));
+            let ni = ((v.wrapping_sub(mean) as i64 * r as i64 + (1 << 23)) >> 24) as i32;
+            last(o, ni, g, b);
         }
     } else {
         for (((o, &v), &g), &b) in elems {
-            let ni = n_i(v, r as i64);
-            *o = sat_i8((ni * g as i64 + b as i64 + half) >> shift);
+            let ni = ((v.wrapping_sub(mean) as i64 * r as i64 + (1 << 23)) >> 24) as i32;
+            last(o, ni, g, b);
         }
     }
 }
@@ -509,15 +514,24 @@ mod tests {
                 .collect();
             let s_out = y.iter().fold(1e-9f64, |m, v| m.max(v.abs())) / 127.0;
             // the converter's parameters (converter/src/integer.rs `IntCx::norm`)
-            let sh = 20;
-            let p2 = (1u64 << sh) as f64;
-            let mut p: std::vec::Vec<i32> = g
+            let gm: std::vec::Vec<f64> = g
                 .iter()
-                .map(|g| (g / s_out / 65536.0 * p2).round() as i32)
+                .map(|g| g / s_out / 65536.0 * 2f64.powi(32))
                 .collect();
-            p.extend(b.iter().map(|b| (b / s_out * p2).round() as i32));
-            let e = (eps / (sx * sx)).round().max(1.0) as u64;
-            p.extend([sh, e as u32 as i32, (e >> 32) as i32]);
+            let bm: std::vec::Vec<f64> = b.iter().map(|b| b / s_out).collect();
+            let fits = |e: i32| {
+                gm.iter()
+                    .chain(&bm)
+                    .all(|v| (v * 2f64.powi(e)).abs() < 2147483647.0)
+            };
+            let e = (0..=30).rev().find(|&e| fits(e)).unwrap();
+            let mut p: std::vec::Vec<i32> = gm
+                .iter()
+                .map(|v| (v * 2f64.powi(e)).round() as i32)
+                .collect();
+            p.extend(bm.iter().map(|v| (v * 2f64.powi(e)).round() as i32));
+            let ep = (eps / (sx * sx)).round().max(1.0) as u64;
+            p.extend([e, ep as u32 as i32, (ep >> 32) as i32]);
             let mut out = std::vec![0i8; w];
             norm_i8(&x, &p, rms, &mut out);
             for i in 0..w {
