@@ -800,7 +800,6 @@ impl AttentionSpec {
         let (rq_s, rq_o) = (rq_at(b.softmax, RQ_SCORE), rq_at(b.softmax, RQ_HEADS));
         let scores: &mut [i32] = head_mut(bytemuck::cast_slice_mut(&mut *s.p), filled);
         let qr: &mut [i32] = head_mut(bytemuck::cast_slice_mut(&mut *s.g2), hd); // rotated q
-        let acc = head_mut(g, hd); // a head's weighted sum of values
         let att = u; // [W], the heads' outputs side by side (norm1's output is consumed)
         for (h, (qh, o)) in q.chunks_exact(hd).zip(att.chunks_exact_mut(hd)).enumerate() {
             let at = (h / group) * hd; // the head's KV head's columns in a cached row
@@ -830,14 +829,17 @@ impl AttentionSpec {
                 sum += *sc as u64;
             }
             let inv = (1u64 << 46) / sum.max(1);
-            acc.fill(0);
-            for (slot, &e) in scores.iter().enumerate() {
-                let p = ((e as u64 * inv + (1 << 30)) >> 31) as i32; // Q0.15
-                for (a, &v) in acc.iter_mut().zip(range(vc, slot * kw + at, hd)) {
-                    *a += p * v as i32;
-                }
+            for sc in scores.iter_mut() {
+                *sc = ((*sc as u64 * inv + (1 << 30)) >> 31) as i32; // p_j in Q0.15
             }
-            for (o, &a) in o.iter_mut().zip(acc.iter()) {
+            // o[d] = Σ_j p_j · v_j[d], one output at a time (the sum stays in a register; the
+            // values of a column are `kw` apart)
+            for (d, o) in o.iter_mut().enumerate() {
+                let column = crate::slices::tail(vc, at + d).iter().step_by(kw.max(1));
+                let a = scores
+                    .iter()
+                    .zip(column)
+                    .fold(0i32, |a, (&p, &v)| a.wrapping_add(p * v as i32));
                 *o = sat_i8_32(rq_o.apply_i32(a));
             }
         }
