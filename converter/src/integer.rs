@@ -141,7 +141,7 @@ impl Calibration {
     }
 
     /// The per-site table (site order), with each grid as the integer step uses it.
-    pub fn report(&self, cfg: &Config) -> Vec<SiteReport> {
+    pub fn report(&self) -> Vec<SiteReport> {
         self.sites
             .iter()
             .map(|(&site, st)| {
@@ -154,7 +154,6 @@ impl Calibration {
                 } else if site.name == runnel::blocks::attention::SITE_OFFSET {
                     (self.s8_offset(site).0, "int8+z")
                 } else {
-                    let _ = cfg;
                     (self.s8(site), "int8")
                 };
                 SiteReport {

@@ -265,7 +265,7 @@ fn main() -> Result<()> {
                     "{:<24} {:>12} {:>12} {:>6} {:>8}",
                     "site", "max |value|", "scale", "type", "clipped"
                 );
-                for r in cal.report(&c.config) {
+                for r in cal.report() {
                     println!(
                         "{:<24} {:>12.4e} {:>12.4e} {:>6} {:>7.3}%",
                         r.site,

@@ -306,7 +306,7 @@ fn convert<'py>(
     d.set_item("integer", cal.is_some())?;
     if let Some(cal) = cal {
         let sites = PyList::empty(py);
-        for r in cal.report(&c.config) {
+        for r in cal.report() {
             let e = PyDict::new(py);
             e.set_item("name", &r.site)?;
             e.set_item("max_abs", r.max_abs)?;

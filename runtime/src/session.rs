@@ -14,6 +14,8 @@ enum Input<'i> {
     Token(usize),
     Frame(&'i [f32]),
     FrameI8(&'i [i8]),
+    /// An int8 frame already in the scratch `q8` (rounded there by the f32 entry point).
+    FrameInScratch,
 }
 
 /// One stream: a model plus its state (recurrent h/c, KV ring buffers, scratch) in an arena the
@@ -260,7 +262,7 @@ impl Session<'_, '_> {
                 for (q, &v) in s.q8.iter_mut().zip(frame) {
                     *q = round_to_i8(v * inv).max(-127);
                 }
-                Input::FrameI8(&[]) // already in `q8`
+                Input::FrameInScratch
             }
             other => other,
         };
@@ -275,7 +277,7 @@ impl Session<'_, '_> {
     /// The integer step (docs/INTEGER.md): input layer onto the residual grid (i32 in `s.x`),
     /// every block's integer step, the final norm or requantization onto the head's int8 grid,
     /// and the head's logits on the logit grid into `out`. Inputs were checked by the callers;
-    /// a frame is in `s.q8` already when `input` is an empty [`Input::FrameI8`].
+    /// an [`Input::FrameInScratch`] frame is in `s.q8` already.
     #[inline(never)]
     fn forward_int(&mut self, input: Input<'_>, out: &mut [i32]) {
         let model = self.model;
@@ -298,8 +300,8 @@ impl Session<'_, '_> {
                     }
                 }
             }
-            (IntInput::Frames { w, .. }, Input::FrameI8(frame)) => {
-                if !frame.is_empty() {
+            (IntInput::Frames { w, .. }, input @ (Input::FrameI8(_) | Input::FrameInScratch)) => {
+                if let Input::FrameI8(frame) = input {
                     copy(head_mut(s.q8, frame.len()), frame);
                 }
                 let sums: &mut [i32] = bytemuck::cast_slice_mut(&mut *s.g);
