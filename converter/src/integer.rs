@@ -180,17 +180,29 @@ fn bad(what: impl std::fmt::Display) -> Error {
     Error::new(format!("integer mode: {what}"))
 }
 
+/// A parameter the integer plan asks for that no rule computes (a bug, not a user error).
+pub(crate) fn no_rule(name: &TensorName, part: IntPart) -> Error {
+    bad(format!(
+        "internal error: no rule for `{name}:{}`",
+        part.suffix()
+    ))
+}
+
 impl IntCx<'_> {
     fn tensor(&self, name: &str) -> Result<Vec<f32>, Error> {
         (self.file)(name).ok_or_else(|| bad(format!("missing tensor `{name}`")))
     }
 
-    /// The per-row scales of matrix `mat` as the blob stores them (the same quantization).
-    pub fn row_scales(&self, mat: &TensorName, cols: usize) -> Result<Vec<f64>, Error> {
+    /// Each row of matrix `mat` quantized as the blob stores it: its scale and the sum of its
+    /// int8 values.
+    fn quantized_rows(&self, mat: &TensorName, cols: usize) -> Result<Vec<(f64, i64)>, Error> {
         let v = self.tensor(&mat.to_string())?;
         let mut q = vec![0i8; cols];
         Ok(v.chunks_exact(cols.max(1))
-            .map(|row| runnel::kernels::quantize_i8(row, &mut q) as f64)
+            .map(|row| {
+                let s = runnel::kernels::quantize_i8(row, &mut q) as f64;
+                (s, q.iter().map(|&x| x as i64).sum())
+            })
             .collect())
     }
 
@@ -213,11 +225,11 @@ impl IntCx<'_> {
         s_in: f64,
         k: impl Fn(usize) -> f64,
     ) -> Result<Vec<i32>, Error> {
-        let sw = self.row_scales(mat, cols)?;
-        let f: Vec<f64> = sw
+        let rows = self.quantized_rows(mat, cols)?;
+        let f: Vec<f64> = rows
             .iter()
             .enumerate()
-            .map(|(r, &s)| s * s_in * k(r))
+            .map(|(r, &(s, _))| s * s_in * k(r))
             .collect();
         let max = f.iter().fold(0f64, |m, &v| m.max(v));
         let shift = match Requant::from_factor(max) {
@@ -259,15 +271,7 @@ impl IntCx<'_> {
         s_in: f64,
         zero: i32,
     ) -> Result<Vec<i32>, Error> {
-        let v = self.tensor(&mat.to_string())?;
-        let mut q = vec![0i8; cols];
-        let rows: Vec<(f64, i64)> = v
-            .chunks_exact(cols.max(1))
-            .map(|row| {
-                let s = runnel::kernels::quantize_i8(row, &mut q) as f64;
-                (s, q.iter().map(|&x| x as i64).sum())
-            })
-            .collect();
+        let rows = self.quantized_rows(mat, cols)?;
         let b = self.bias(bias, rows.len());
         Ok(rows
             .iter()
@@ -396,9 +400,6 @@ fn top_values(cx: &IntCx<'_>, name: &TensorName, part: IntPart) -> Result<Vec<i3
         ("head", IntPart::Rq) => cx.mat_rq(name, width, s_hin, |_| 1.0 / cal.s_logit()),
         ("head", IntPart::Bias) => cx.mat_bias(name, width, "head.bias", s_hin),
         ("head", IntPart::Scale) => Ok(f32_bits(cal.s_logit())),
-        _ => Err(bad(format!(
-            "internal error: no rule for `{name}:{}`",
-            part.suffix()
-        ))),
+        _ => Err(no_rule(name, part)),
     }
 }

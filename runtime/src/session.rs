@@ -2,7 +2,7 @@
 
 use crate::blocks::{Probe, Scratch, StepCtx, SITE_FRAME, SITE_HEAD_IN, SITE_LOGITS, SITE_X};
 use crate::error::{Buffer, Error};
-use crate::kernels::integer::{norm_i8, rq_at, sat_i8_32, Requant, X_MAX};
+use crate::kernels::integer::{norm_i8, rq_at, rq_row, sat_i8, sat_x};
 use crate::kernels::{all_finite, matvec, round_to_i8, row_to_f32, MatData};
 use crate::model::{Model, Reader};
 use crate::schema::{self, InputKind, InputWeights, IntInput, NormKind};
@@ -288,15 +288,12 @@ impl Session<'_, '_> {
         let d = dims.d_model;
         match (schema::input_int(&dims, &mut t), input) {
             (IntInput::Tokens { embed, rq }, Input::Token(tok)) => {
-                let rq = Requant {
-                    m: rq.get(tok).copied().unwrap_or(0),
-                    shift: rq.last().map_or(0, |&s| (s as u32).min(62) as u8),
-                };
+                let rq = rq_row(rq, tok);
                 if let MatData::I8 { q, .. } = embed.data {
                     let row = crate::slices::range(q, tok * d, d);
                     let x: &mut [i32] = bytemuck::cast_slice_mut(&mut *s.x);
                     for (x, &v) in x.iter_mut().zip(row) {
-                        *x = rq.apply_i32(v as i32).clamp(-X_MAX, X_MAX);
+                        *x = sat_x(rq.apply_i32(v as i32));
                     }
                 }
             }
@@ -331,17 +328,11 @@ impl Session<'_, '_> {
         } else {
             let rq = rq_at(tail.norm, 0);
             for (o, &v) in u.iter_mut().zip(x) {
-                *o = sat_i8_32(rq.apply_i32(v));
+                *o = sat_i8(rq.apply_i32(v));
             }
         }
         tail.head.sums(u, out);
-        for (r, o) in out.iter_mut().enumerate() {
-            *o = tail
-                .head
-                .rq(r)
-                .apply(*o as i64)
-                .clamp(i32::MIN as i64, i32::MAX as i64) as i32;
-        }
+        tail.head.requant(out, |v| v);
     }
 }
 

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::pair;
 use crate::config::{check_keys, err, non_negative_f32, positive, string};
-use crate::integer::{lut_words, requant_words, IntCx};
+use crate::integer::{lut_words, no_rule, requant_words, IntCx};
 use crate::Error;
 
 pub(crate) fn parse(
@@ -309,9 +309,6 @@ pub(crate) fn int_values(
         }
         ("ffn.2", _, IntPart::Rq) => cx.mat_rq(name, f, post, |_| 1.0 / cal.sx()),
         ("ffn.2", _, IntPart::Bias) => cx.mat_bias_offset(name, f, &p("ffn.2.bias"), post, zero),
-        _ => Err(Error::new(format!(
-            "integer mode: internal error: no rule for `{name}:{}`",
-            part.suffix()
-        ))),
+        _ => Err(no_rule(name, part)),
     }
 }

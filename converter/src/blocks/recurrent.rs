@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::pair;
 use crate::config::{boolean, check_keys, err, positive};
-use crate::integer::{requant_words, IntCx};
+use crate::integer::{no_rule, requant_words, IntCx};
 use crate::Error;
 
 pub(crate) fn parse(
@@ -174,9 +174,6 @@ pub(crate) fn int_values(
             let top = s_h(r.num_layers.saturating_sub(1));
             requant_words([top / cal.sx()], name)
         }
-        _ => Err(Error::new(format!(
-            "integer mode: internal error: no rule for `{name}:{}`",
-            part.suffix()
-        ))),
+        _ => Err(no_rule(name, part)),
     }
 }

@@ -27,7 +27,7 @@ use half::f16;
 use crate::blocks::{f32s_finite, Probe, Scratch, ScratchNeed, Site, StepCtx, SITE_X};
 use crate::error::Error;
 use crate::format::BlockEntry;
-use crate::kernels::integer::{exp_neg_q15, lut_i8, norm_i8, rq_at, sat_i32, sat_i8_32, IntMat};
+use crate::kernels::integer::{exp_neg_q15, lut_i8, norm_i8, rq_at, sat_i32, sat_i8, IntMat};
 use crate::kernels::{self, all_finite, matvec, quantize_i8, rope_rotate, Mat};
 use crate::limits::MAX_DIM;
 use crate::schema::{
@@ -840,7 +840,7 @@ impl AttentionSpec {
                     .iter()
                     .zip(column)
                     .fold(0i32, |a, (&p, &v)| a.wrapping_add(p * v as i32));
-                *o = sat_i8_32(rq_o.apply_i32(a));
+                *o = sat_i8(rq_o.apply_i32(a));
             }
         }
         b.out_proj.to_x(att, head_mut(g, w), head_mut(x, w), true);

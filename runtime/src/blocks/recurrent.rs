@@ -15,7 +15,7 @@ use crate::blocks::{Probe, Scratch, ScratchNeed, Site, StepCtx};
 use crate::error::Error;
 use crate::format::BlockEntry;
 use crate::kernels::integer::{
-    norm_i8, rq_at, sat_i8, sat_i8_32, sigmoid_q15, tanh_q15, IntMat, X_MAX,
+    norm_i8, rq_at, sat_i16, sat_i8, sat_x, sigmoid_q15, tanh_q15, IntMat,
 };
 use crate::kernels::{all_finite, matvec, sigmoid_in_place, tanh_in_place, Mat};
 use crate::schema::{dim, int_mat, BlockKind, IntPart, Norm, NormKind, TensorName, TensorSource};
@@ -531,7 +531,7 @@ impl RecurrentSpec {
         } else {
             let rq = rq_at(p, 0);
             for (o, &v) in head_mut(u, w).iter_mut().zip(head(x, w)) {
-                *o = sat_i8_32(rq.apply_i32(v));
+                *o = sat_i8(rq.apply_i32(v));
             }
         }
         let layers = head_mut(st, self.num_layers * per);
@@ -550,7 +550,7 @@ impl RecurrentSpec {
             let (g0, g1) = split(gi, 2 * hid); // LSTM i|f, g|o; GRU r|z, n
             let (h0, h1) = split(gh, 2 * hid);
             let gate = |a: &[i32], b: &[i32], j: usize| {
-                sat16(a.get(j).copied().unwrap_or(0) + b.get(j).copied().unwrap_or(0))
+                sat_i16(a.get(j).copied().unwrap_or(0) + b.get(j).copied().unwrap_or(0))
             };
             match self.cell {
                 Cell::Lstm => {
@@ -566,7 +566,7 @@ impl RecurrentSpec {
                     let (ib, fb) = split(h0, hid);
                     let (ga, oa) = split(g1, hid);
                     let (gb, ob) = split(h1, hid);
-                    let pre = |a: &i32, b: &i32| sat16(a + b);
+                    let pre = |a: &i32, b: &i32| sat_i16(a + b);
                     let units = ia.iter().zip(ib).zip(fa.iter().zip(fb));
                     let units = units.zip(ga.iter().zip(gb)).zip(oa.iter().zip(ob));
                     for ((cj, mj), (((i, f), g), o)) in c.iter_mut().zip(m.iter_mut()).zip(units) {
@@ -575,9 +575,9 @@ impl RecurrentSpec {
                         let g = tanh_q15(pre(g.0, g.1)) as i32;
                         let o = sigmoid_q15(pre(o.0, o.1)) as i32;
                         let fc = (f * *cj as i32 + (1 << 14)) >> 15;
-                        *cj = sat16(fc.saturating_add(rq_ig.apply_i32(i * g)));
-                        let tc = tanh_q15(sat16(rq_c.apply_i32(*cj as i32))) as i32;
-                        *mj = sat_i8_32(rq_h.apply_i32(o * tc));
+                        *cj = sat_i16(fc.saturating_add(rq_ig.apply_i32(i * g)));
+                        let tc = tanh_q15(sat_i16(rq_c.apply_i32(*cj as i32))) as i32;
+                        *mj = sat_i8(rq_h.apply_i32(o * tc));
                     }
                     if let Some(w_hr) = &l.w_hr {
                         let sums = head_mut(bytemuck::cast_slice_mut(&mut *s.g), rw);
@@ -592,10 +592,10 @@ impl RecurrentSpec {
                         let ni = g1.get(j).copied().unwrap_or(0);
                         // |r · nh| ≤ 2^15 · 2^29: in i64, then back to the Q3.12 range
                         let rn = ((r as i64 * nh as i64 + (1 << 14)) >> 15) as i32;
-                        let n = tanh_q15(sat16(ni.saturating_add(rn))) as i64;
+                        let n = tanh_q15(sat_i16(ni.saturating_add(rn))) as i64;
                         // h' = (1 − z)·n + z·h: Q0.30 on the h grid (1/127)
                         let v = (32768 - z) * n * 127 + z * (*hj as i64) * 32768;
-                        *hj = sat_i8((v + (1 << 29)) >> 30);
+                        *hj = sat_i8(((v + (1 << 29)) >> 30) as i32); // |v| < 2^38
                     }
                 }
             }
@@ -604,9 +604,7 @@ impl RecurrentSpec {
         let rq = rq_at(self.int_out(index, t), 0);
         for (o, &v) in head_mut(x, rw).iter_mut().zip(head(u, rw)) {
             let base = if self.residual { *o } else { 0 };
-            *o = base
-                .saturating_add(rq.apply_i32(v as i32))
-                .clamp(-X_MAX, X_MAX);
+            *o = sat_x(base.saturating_add(rq.apply_i32(v as i32)));
         }
     }
 }
@@ -616,10 +614,4 @@ impl RecurrentSpec {
 #[inline(always)]
 fn q12(v: i32) -> i32 {
     v.clamp(-(1 << 29), 1 << 29)
-}
-
-/// `v` saturated to `[−32767, 32767]` (the tables' Q3.12 input), in 32-bit arithmetic.
-#[inline(always)]
-fn sat16(v: i32) -> i16 {
-    v.clamp(-32767, 32767) as i16
 }

@@ -16,8 +16,8 @@ pub const X_MAX: i32 = 1 << 22;
 
 /// `v` saturated to `±X_MAX`.
 #[inline(always)]
-pub fn sat_x(v: i64) -> i32 {
-    v.clamp(-(X_MAX as i64), X_MAX as i64) as i32
+pub fn sat_x(v: i32) -> i32 {
+    v.clamp(-X_MAX, X_MAX)
 }
 
 /// `round(acc · m / 2^shift)`, halves up, for `shift ≤ 62` (branch-free: the rounding constant
@@ -75,6 +75,32 @@ fn rescale_hi(acc: i32, m: i32, shift: u32) -> i32 {
     hi >> ((shift - 32) & 31)
 }
 
+/// `f(o, rq(a))` for the rows `(o, a)` of a matrix whose multipliers are `ms` and whose shift
+/// is `shift`: the rescaled sum saturated to i32 ([`rescale_i32`]), with the shift's case
+/// chosen once for all the rows.
+#[inline(always)]
+fn each_row<'o, T: 'o>(
+    rows: impl Iterator<Item = (&'o mut T, i32)>,
+    ms: &[i32],
+    shift: u32,
+    f: impl Fn(&mut T, i32),
+) {
+    let rows = rows.zip(ms);
+    if WIDE || shift == 0 {
+        for ((o, a), &m) in rows {
+            f(o, sat_i32(rescale(a as i64, m, shift)));
+        }
+    } else if shift >= 32 {
+        for ((o, a), &m) in rows {
+            f(o, rescale_hi(a, m, shift));
+        }
+    } else {
+        for ((o, a), &m) in rows {
+            f(o, rescale_lo(a, m, shift));
+        }
+    }
+}
+
 /// `v` saturated to the i32 range.
 #[inline(always)]
 pub fn sat_i32(v: i64) -> i32 {
@@ -92,6 +118,23 @@ pub fn rq_at(p: &[i32], i: usize) -> Requant {
         },
         _ => Requant { m: 0, shift: 0 },
     }
+}
+
+/// Row `r`'s requantization in a `[rows + 1]` list of multipliers and one shift
+/// ([`crate::schema::IntPart::Rq`]); the zero factor if `r` is out of range (never, on a
+/// validated model).
+#[inline(always)]
+pub fn rq_row(rq: &[i32], r: usize) -> Requant {
+    Requant {
+        m: rq.get(r).copied().unwrap_or(0),
+        shift: rq_shift(rq) as u8,
+    }
+}
+
+/// The shift of a `[rows + 1]` requantization list (its last word), at most 62.
+#[inline(always)]
+fn rq_shift(rq: &[i32]) -> u32 {
+    rq.last().map_or(0, |&s| (s as u32).min(62))
 }
 
 /// An int8 matrix of the integer step: `w` (int8 rows), the requantization of each row's sum
@@ -123,62 +166,31 @@ impl IntMat<'_> {
     /// The shift shared by the rows.
     #[inline(always)]
     pub fn shift(&self) -> u32 {
-        self.rq.last().map_or(0, |&s| (s as u32).min(62))
+        rq_shift(self.rq)
     }
 
-    /// Row `r`'s requantization.
-    #[inline(always)]
-    pub fn rq(&self, r: usize) -> Requant {
-        Requant {
-            m: self.rq.get(r).copied().unwrap_or(0),
-            shift: self.shift() as u8,
-        }
-    }
-
-    /// `f(&mut out[r], rq_r(sums[r]))` for the rows from `at` on (the rescaled sum saturated
-    /// to i32, [`rescale_i32`]), with the shift's case chosen once for the whole matrix.
+    /// `f(&mut out[r], rq_r(sums[r]))` for the rows from `at` on.
     #[inline(always)]
     fn map<T>(&self, at: usize, sums: &[i32], out: &mut [T], f: impl Fn(&mut T, i32)) {
-        let shift = self.shift();
-        let rows = out
-            .iter_mut()
-            .zip(sums)
-            .zip(crate::slices::tail(self.rq, at));
-        if shift >= 32 {
-            for ((o, &a), &m) in rows {
-                f(o, rescale_hi(a, m, shift));
-            }
-        } else {
-            for ((o, &a), &m) in rows {
-                f(o, sat_i32(rescale(a as i64, m, shift)));
-            }
-        }
+        let rows = out.iter_mut().zip(sums.iter().copied());
+        each_row(rows, crate::slices::tail(self.rq, at), self.shift(), f);
     }
 
     /// `out[i] = sat_i8(rq_{at+i}(sums[i]))`: rows `at..` of the product requantized onto an
     /// int8 grid.
     #[inline(never)]
     pub fn rows_to_i8(&self, at: usize, sums: &[i32], out: &mut [i8]) {
-        self.map(at, sums, out, |o, v| *o = sat_i8_32(v));
+        self.map(at, sums, out, |o, v| *o = sat_i8(v));
     }
 
     /// `v[r] = f(rq_r(v[r]))` for the rows' sums `v` (`[rows]`), in place.
     #[inline(always)]
     pub fn requant(&self, v: &mut [i32], f: impl Fn(i32) -> i32) {
-        let shift = self.shift();
-        if WIDE || shift == 0 {
-            for (a, &m) in v.iter_mut().zip(self.rq) {
-                *a = f(sat_i32(rescale(*a as i64, m, shift)));
-            }
-        } else if shift >= 32 {
-            for (a, &m) in v.iter_mut().zip(self.rq) {
-                *a = f(rescale_hi(*a, m, shift));
-            }
-        } else {
-            for (a, &m) in v.iter_mut().zip(self.rq) {
-                *a = f(rescale_lo(*a, m, shift));
-            }
-        }
+        let rows = v.iter_mut().map(|a| {
+            let sum = *a;
+            (a, sum)
+        });
+        each_row(rows, self.rq, self.shift(), |a, r| *a = f(r));
     }
 
     /// `out[r] = sat_i8(rq_r(sums[r]))`: the product requantized onto an int8 grid
@@ -195,7 +207,7 @@ impl IntMat<'_> {
         self.sums(input, sums);
         self.map(0, sums, x, |o, v| {
             let base = if add { *o } else { 0 };
-            *o = base.saturating_add(v).clamp(-X_MAX, X_MAX);
+            *o = sat_x(base.saturating_add(v));
         });
     }
 }
@@ -240,7 +252,7 @@ pub fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) {
     let elems = out.iter_mut().zip(x).zip(g).zip(b);
     let last = |o: &mut i8, ni: i32, g: i32, b: i32| {
         let t = ((ni as i64 * g as i64) >> 32) as i32;
-        *o = sat_i8_32(t.saturating_add(b).saturating_add(half) >> e);
+        *o = sat_i8(t.saturating_add(b).saturating_add(half) >> e);
     };
     // |n_i| < 2^26 (|d_i| ≤ √W · σ), so it fits i32 either way
     if r < 1 << 31 {
@@ -311,20 +323,14 @@ impl Requant {
 }
 
 /// `x` saturated to `[−127, 127]` (the symmetric int8 range).
-#[inline]
-pub fn sat_i8(x: i64) -> i8 {
-    x.clamp(-127, 127) as i8
-}
-
-/// `x` saturated to `[−127, 127]`, in 32-bit arithmetic.
 #[inline(always)]
-pub fn sat_i8_32(x: i32) -> i8 {
+pub fn sat_i8(x: i32) -> i8 {
     x.clamp(-127, 127) as i8
 }
 
-/// `x` saturated to `[−32767, 32767]`.
-#[inline]
-pub fn sat_i16(x: i64) -> i16 {
+/// `x` saturated to `[−32767, 32767]` (Q3.12 table inputs, the LSTM cell state).
+#[inline(always)]
+pub fn sat_i16(x: i32) -> i16 {
     x.clamp(-32767, 32767) as i16
 }
 
@@ -494,7 +500,7 @@ mod tests {
             let sx = 1e-5 * (1.0 + (rng.next_u64() % 100) as f64);
             let x: std::vec::Vec<i32> = (0..w)
                 .map(|_| ((rng.f32() as f64 * 3.0 + 0.5) / sx * 1e-1) as i32)
-                .map(|v| v.clamp(-X_MAX, X_MAX))
+                .map(sat_x)
                 .collect();
             let g: std::vec::Vec<f64> = (0..w).map(|_| rng.f32() as f64 * 2.0).collect();
             let b: std::vec::Vec<f64> = (0..w)
