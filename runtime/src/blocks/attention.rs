@@ -257,6 +257,25 @@ pub fn alibi_slope(h: usize, n: usize) -> f32 {
     libm::exp2f(-e)
 }
 
+/// Moves a KV ring (`[next slot, filled rows]`, both kept below / at most `window`) on by one
+/// step: returns the slot this step writes and the rows filled after it.
+#[inline(always)]
+fn advance(ring: &mut [u32; 2], window: usize) -> (usize, usize) {
+    let next = if (ring[0] as usize) < window {
+        ring[0] as usize
+    } else {
+        0
+    };
+    let filled = (ring[1] as usize + 1).min(window);
+    ring[0] = if next + 1 < window {
+        next as u32 + 1
+    } else {
+        0
+    };
+    ring[1] = filled as u32;
+    (next, filled)
+}
+
 /// The distance `t − j` of ring slot `slot` from the slot `now` written at this step, both
 /// below `window`.
 #[inline(always)]
@@ -654,12 +673,7 @@ impl AttentionSpec {
             return false;
         };
         let ring: &mut [u32; 2] = bytemuck::cast_mut(ring); // [next slot, filled rows]
-        let next = if (ring[0] as usize) < window {
-            ring[0] as usize
-        } else {
-            0
-        };
-        let filled = (ring[1] as usize + 1).min(window);
+        let (next, filled) = advance(ring, window);
         let (kwds, rest) = split_mut(rest, geo.cache); // K [window, KW] in the KV type
         let (vwds, scales) = split_mut(rest, geo.cache); // V [window, KW]
         let (ks, vs) = split_mut(scales, geo.scales); // [window, kv_heads] each (int8 KV)
@@ -669,12 +683,6 @@ impl AttentionSpec {
         vc.store(next, v, hd, range_mut(vs, next * kv_heads, kv_heads));
         let finite =
             all_finite(k) && all_finite(v) && kc.row_finite(next, kw) && vc.row_finite(next, kw);
-        ring[0] = if next + 1 < window {
-            next as u32 + 1
-        } else {
-            0
-        };
-        ring[1] = filled as u32;
 
         let inv_sqrt = 1.0 / libm::sqrtf(hd as f32);
         let p = head_mut(s.p, filled); // [filled]
@@ -764,18 +772,7 @@ impl AttentionSpec {
             return;
         };
         let ring: &mut [u32; 2] = bytemuck::cast_mut(ring); // [next slot, filled rows]
-        let next = if (ring[0] as usize) < window {
-            ring[0] as usize
-        } else {
-            0
-        };
-        let filled = (ring[1] as usize + 1).min(window);
-        ring[0] = if next + 1 < window {
-            next as u32 + 1
-        } else {
-            0
-        };
-        ring[1] = filled as u32;
+        let (next, filled) = advance(ring, window);
         let (kwds, rest) = split_mut(rest, cache);
         let kc: &mut [i8] = bytemuck::cast_slice_mut(kwds); // K [window, KW]
         let vc: &mut [i8] = bytemuck::cast_slice_mut(head_mut(rest, cache)); // V [window, KW]
