@@ -511,6 +511,7 @@ pub fn run<C: InstrCounter>(counter: &mut C, region: StackRegion, blob: &'static
         );
         return status;
     }
+    status = crate::worse(status, random_shapes(wall, &mut b, &mut seed));
     status = crate::worse(status, shapes::<C>(counter, &plan, wall, &mut b));
     status = crate::worse(status, step_products::<C>(counter, &plan, wall, &mut b));
     breakdown::<C>(counter, &plan, wall, &mut b);
@@ -518,6 +519,59 @@ pub fn run<C: InstrCounter>(counter: &mut C, region: StackRegion, blob: &'static
         "bench demo-shapes done peak_stack_bytes={=u32}",
         stack::high_water(region) as u32
     );
+    status
+}
+
+/// The shared harness's row-sum check on the target (the host cannot run this build's
+/// assembly): [`kernels::dot_rows_i8`] against [`reference::dot_rows_i8`] on random shapes —
+/// rows 0–9, columns around every step width of the kernels (4, 8, 32) and its input chunk
+/// (256), unaligned weights and inputs, a longer output whose extra element must stay untouched;
+/// and [`kernels::dot_rows_bias_i8`] against [`reference::dot_rows_bias_i8`] on the same.
+#[inline(never)]
+fn random_shapes(wall: &'static [i8], b: &mut Bufs, seed: &mut u32) -> i32 {
+    const COLS: [usize; 22] = [
+        0, 1, 3, 4, 5, 7, 8, 12, 16, 28, 31, 32, 36, 40, 64, 96, 100, 192, 252, 256, 260, 300,
+    ];
+    let mut status = EXIT_OK;
+    for case in 0..120u32 {
+        let rows = (lcg(seed) >> 16) as usize % 10;
+        let cols = COLS[(lcg(seed) >> 16) as usize % COLS.len()];
+        let at = (lcg(seed) >> 16) as usize % 4096;
+        let q = &wall[at..at + rows * cols];
+        let xa = (lcg(seed) >> 16) as usize % 4096;
+        let xq = &wall[xa..xa + cols];
+        let n = (rows + 1).min(MAX_DIM);
+        b.acc[..n].fill(-7);
+        b.acc_ref[..n].fill(-7);
+        sums_call(black_box(q), cols, black_box(xq), &mut b.acc[..n]);
+        ref_sums(q, cols, xq, &mut b.acc_ref[..n]);
+        let mut same = b.acc[..n] == b.acc_ref[..n];
+        // with a bias (the integer step's products), whose length may be short of the rows
+        let mut bias = [0i32; 10];
+        for v in bias.iter_mut() {
+            *v = lcg(seed) as i32 >> 8;
+        }
+        let bias = &bias[..(lcg(seed) >> 16) as usize % 11];
+        b.acc[..n].fill(-7);
+        b.acc_ref[..n].fill(-7);
+        kernels::dot_rows_bias_i8(black_box(q), cols, black_box(xq), bias, &mut b.acc[..n]);
+        reference::dot_rows_bias_i8(q, cols, xq, bias, &mut b.acc_ref[..n]);
+        same &= b.acc[..n] == b.acc_ref[..n];
+        if !same {
+            defmt::error!(
+                "bench: dot_rows_i8 {=u32}x{=u32} (case {=u32}, offsets {=u32}/{=u32}) differs from the reference",
+                rows as u32,
+                cols as u32,
+                case,
+                at as u32,
+                xa as u32
+            );
+            status = EXIT_MISMATCH;
+        }
+    }
+    if status == EXIT_OK {
+        defmt::info!("bench: dot_rows_i8 equals the reference on 120 random shapes");
+    }
     status
 }
 

@@ -6,7 +6,7 @@
 //! written down.
 
 use super::int_tables::{EXP_NEG_Q15, SIGMOID_Q15, TANH_Q15};
-use super::{dot_rows_i8, Mat, MatData};
+use super::{dot_rows_bias_i8, Mat, MatData};
 use crate::slices::{head, split};
 
 /// Bound of the residual stream between blocks (i32 on a calibrated grid that puts the largest
@@ -156,10 +156,7 @@ impl IntMat<'_> {
     #[inline(never)]
     pub fn sums(&self, x: &[i8], sums: &mut [i32]) {
         if let MatData::I8 { q, .. } = self.w.data {
-            dot_rows_i8(q, self.w.cols, x, sums);
-        }
-        for (s, &b) in sums.iter_mut().zip(self.bias) {
-            *s = s.wrapping_add(b);
+            dot_rows_bias_i8(q, self.w.cols, x, self.bias, sums);
         }
     }
 

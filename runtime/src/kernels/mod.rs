@@ -154,6 +154,41 @@ pub fn dot_rows_i8(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
     isa::dot_rows_i8(q, cols, xq, sums)
 }
 
+/// The row sums plus a bias, `sums[r] = bias[r] + dot(q row r, xq[..cols])` (wrapping i32;
+/// the integer step's matrix products), with this build's kernel: on the Cortex-M4/M7 the bias
+/// is the accumulators' start, elsewhere [`dot_rows_i8`] then one pass adding it. Bit for bit
+/// [`reference::dot_rows_bias_i8`].
+#[inline]
+pub fn dot_rows_bias_i8(q: &[i8], cols: usize, xq: &[i8], bias: &[i32], sums: &mut [i32]) {
+    isa::dot_rows_bias_i8(q, cols, xq, bias, sums)
+}
+
+/// [`reference::dot_rows_bias_i8`] over a row-sum kernel: the sums of the rows that have a
+/// bias, then the bias added (the instruction sets whose kernel cannot start from it).
+#[inline(always)]
+pub fn dot_rows_bias_i8_via(
+    dot_rows: impl Fn(&[i8], usize, &[i8], &mut [i32]),
+    q: &[i8],
+    cols: usize,
+    xq: &[i8],
+    bias: &[i32],
+    sums: &mut [i32],
+) {
+    if xq.len() < cols {
+        return;
+    }
+    let n = sums.len().min(bias.len());
+    let sums = crate::slices::head_mut(sums, n);
+    dot_rows(q, cols, xq, sums);
+    let n = match q.len().checked_div(cols) {
+        Some(qr) => n.min(qr),
+        None => n,
+    };
+    for (s, &b) in sums.iter_mut().zip(bias).take(n) {
+        *s = s.wrapping_add(b);
+    }
+}
+
 /// [`reference::dot_rows_i8`] over a given dot product (the instruction sets without a
 /// matrix-level kernel).
 #[inline(always)]

@@ -111,6 +111,23 @@ pub fn dot_rows_i8(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
     }
 }
 
+/// The row sums plus a bias: `sums[r] = bias[r] + dot(q row r, xq[..cols])` (wrapping i32) for
+/// the first `min(n, bias.len())` rows, `n` as in [`dot_rows_i8`]; the rest of `sums` is left
+/// alone, and with `xq.len() < cols` nothing is written. Every optimised variant
+/// (`kernels::arch::*::dot_rows_bias_i8`) returns exactly this.
+pub fn dot_rows_bias_i8(q: &[i8], cols: usize, xq: &[i8], bias: &[i32], sums: &mut [i32]) {
+    let Some(x) = xq.get(..cols) else {
+        return;
+    };
+    let n = match q.len().checked_div(cols) {
+        Some(qr) => sums.len().min(qr),
+        None => sums.len(),
+    };
+    for (r, (a, &b)) in sums.iter_mut().zip(bias).take(n).enumerate() {
+        *a = b.wrapping_add(dot_i8(q.get(r * cols..(r + 1) * cols).unwrap_or(&[]), x));
+    }
+}
+
 /// Symmetric int8 quantization, the definition: `amax = max |x[i]|` over the non-NaN elements;
 /// if `amax` is 0 or infinite, `q` is all zeros and the scale 0; otherwise
 /// `q[i] = roundf(x[i] · (127 / amax))` (half away from zero; NaN → 0) and the scale `amax / 127`.

@@ -211,6 +211,51 @@ fn every_i8_row_sum_kernel_equals_reference() {
     }
 }
 
+/// The row sums plus a bias (the integer step's products): this build's kernel and the generic
+/// form over every row-sum kernel, against the reference, including short biases and outputs.
+#[test]
+fn every_i8_row_sum_with_bias_equals_reference() {
+    for seed in 0..seeds(8) {
+        let mut rng = Rng::new(100 + seed);
+        for _ in 0..if cfg!(miri) { 6 } else { 40 } {
+            let rows = (rng.next_u64() % 23) as usize;
+            let cols = match rng.next_u64() % 4 {
+                0 => (rng.next_u64() % 4) as usize,
+                1 => 96,
+                2 => 260,
+                _ => (rng.next_u64() % 70) as usize,
+            };
+            let q: Vec<i8> = (0..rows * cols).map(|_| rng.i8()).collect();
+            let xq: Vec<i8> = (0..cols).map(|_| rng.i8()).collect();
+            let bias: Vec<i32> = (0..rows + 2)
+                .map(|_| rng.next_u64() as i32 >> (rng.next_u64() % 32))
+                .collect();
+            for (out_len, nb) in [
+                (rows, rows),
+                (rows + 3, rows + 2),
+                (rows + 1, rows.saturating_sub(2)),
+            ] {
+                let bias = &bias[..nb];
+                let mut want = std::vec![-7i32; out_len];
+                reference::dot_rows_bias_i8(&q, cols, &xq, bias, &mut want);
+                let mut got = std::vec![-7i32; out_len];
+                dot_rows_bias_i8(&q, cols, &xq, bias, &mut got);
+                assert_eq!(got, want, "dispatch rows={rows} cols={cols} bias={nb}");
+                for (name, f) in dot_rows_variants() {
+                    let mut got = std::vec![-7i32; out_len];
+                    dot_rows_bias_i8_via(f, &q, cols, &xq, bias, &mut got);
+                    assert_eq!(got, want, "{name} rows={rows} cols={cols} bias={nb}");
+                }
+                if cols > 0 {
+                    let mut got = std::vec![-7i32; out_len];
+                    dot_rows_bias_i8(&q, cols, &xq[..cols - 1], bias, &mut got);
+                    assert!(got.iter().all(|&v| v == -7), "short xq");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn every_i8_row_kernel_is_bit_identical_to_reference() {
     // Row counts around the blocks (4 rows), columns around every unroll (4, 8, 16) and the

@@ -1,6 +1,6 @@
 //! ARMv7E-M kernels (Cortex-M4/M7): the DSP extension's dual 16-bit multiply-accumulate.
 
-fixed_isa!("arm-dsp", dot_i8_dsp, dot_rows_i8_dsp);
+fixed_isa!("arm-dsp", dot_i8_dsp, dot_rows_i8_dsp, dot_rows_bias_i8_dsp);
 
 /// `acc + Σ` of the four byte products of `wa` and `wb`: `SXTB16` (twice per operand) splits the
 /// four bytes into two pairs of i16, `SMLAD` (twice) multiply-accumulates both pairs.
@@ -71,177 +71,258 @@ pub fn dot_i8_dsp(a: &[i8], b: &[i8]) -> i32 {
     acc.wrapping_add(crate::kernels::reference::dot_i8(ta, tb))
 }
 
-/// One step of [`rows4_sums`]'s loop: four input bytes, loaded and sign-extended once
-/// (`xe` = bytes 0, 2, `xo` = bytes 1, 3 as i16 pairs), against the next four bytes of each of
-/// the four rows (row 0 at `p0`, 1 at `p0 + s`, 2 at `p2`, 3 at `p2 + s`): one load, two
-/// `SXTB16`, two `SMLAD` per row. 23 instructions for 16 multiply-accumulates.
-macro_rules! block4_step {
+/// Columns of the input expanded per pass of [`dot_rows_i8_dsp`] (two bytes each, on the stack).
+const CHUNK: usize = 256;
+
+/// The four bytes of `w` as two pairs of i16 with `SXTB16`: `(even, odd)` = bytes (0, 2) and
+/// bytes (1, 3), low half first: the operands `SMLAD` pairs with a weight word's `SXTB16`s.
+#[inline(always)]
+fn split_word(w: u32) -> (u32, u32) {
+    let (e, o): (u32, u32);
+    // SAFETY: SXTB16 is a register-only instruction present on every ARMv7E-M core (this
+    // module is compiled only for `thumbv7em-*`, see build.rs); it touches no memory or flags.
+    unsafe {
+        core::arch::asm!(
+            "sxtb16 {e}, {w}",
+            "sxtb16 {o}, {w}, ror #8",
+            w = in(reg) w,
+            e = out(reg) e,
+            o = lateout(reg) o,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    (e, o)
+}
+
+/// Eight columns of two rows in [`pairs_sums`]'s loop: the input's eight columns, already
+/// sign-extended (`r2`…`r5` = even and odd pairs of columns 0–3, then of 4–7), in one `LDM`;
+/// per row one `LDRD` of eight weight bytes, four `SXTB16` and four `SMLAD`. 19 instructions for
+/// 16 multiply-accumulates.
+macro_rules! pair8_step {
     () => {
         concat!(
-            "ldr {xo}, [{xp}], #4\n",
-            "sxtb16 {xe}, {xo}\n",
-            "sxtb16 {xo}, {xo}, ror #8\n",
-            "ldr {w}, [{p0}, {s}]\n",
-            "sxtb16 {t}, {w}\n",
-            "sxtb16 {w}, {w}, ror #8\n",
-            "smlad {a1}, {t}, {xe}, {a1}\n",
-            "smlad {a1}, {w}, {xo}, {a1}\n",
-            "ldr {w}, [{p2}, {s}]\n",
-            "sxtb16 {t}, {w}\n",
-            "sxtb16 {w}, {w}, ror #8\n",
-            "smlad {a3}, {t}, {xe}, {a3}\n",
-            "smlad {a3}, {w}, {xo}, {a3}\n",
-            "ldr {w}, [{p2}], #4\n",
-            "sxtb16 {t}, {w}\n",
-            "sxtb16 {w}, {w}, ror #8\n",
-            "smlad {a2}, {t}, {xe}, {a2}\n",
-            "smlad {a2}, {w}, {xo}, {a2}\n",
-            "ldr {w}, [{p0}], #4\n",
-            "sxtb16 {t}, {w}\n",
-            "sxtb16 {w}, {w}, ror #8\n",
-            "smlad {a0}, {t}, {xe}, {a0}\n",
-            "smlad {a0}, {w}, {xo}, {a0}\n",
+            "ldm {xp}!, {{r2, r3, r4, r5}}\n",
+            "ldrd {wa}, {wb}, [{p0}], #8\n",
+            "sxtb16 {t}, {wa}\n",
+            "smlad {a0}, {t}, r2, {a0}\n",
+            "sxtb16 {wa}, {wa}, ror #8\n",
+            "smlad {a0}, {wa}, r3, {a0}\n",
+            "sxtb16 {t}, {wb}\n",
+            "smlad {a0}, {t}, r4, {a0}\n",
+            "sxtb16 {wb}, {wb}, ror #8\n",
+            "smlad {a0}, {wb}, r5, {a0}\n",
+            "ldrd {wa}, {wb}, [{p1}], #8\n",
+            "sxtb16 {t}, {wa}\n",
+            "smlad {a1}, {t}, r2, {a1}\n",
+            "sxtb16 {wa}, {wa}, ror #8\n",
+            "smlad {a1}, {wa}, r3, {a1}\n",
+            "sxtb16 {t}, {wb}\n",
+            "smlad {a1}, {t}, r4, {a1}\n",
+            "sxtb16 {wb}, {wb}, ror #8\n",
+            "smlad {a1}, {wb}, r5, {a1}\n",
         )
     };
 }
 
-/// The dot products of `blocks` blocks of four rows with one input over the first `n4` columns,
-/// written as i32 to `sums[0 .. 4 · blocks]` (row order): one assembly loop over the blocks
-/// (so the compiler has nothing to spill between blocks). Row `r` starts at `q + r · stride`.
-/// Within a block the input is loaded and sign-extended once for the four rows; the column loop
-/// takes 32 columns per iteration (8 steps of [`block4_step`]: 187 instructions for 128
-/// multiply-accumulates), then 4 at a time; a block costs about 25 more (zeroing, the four
-/// stores, the next row pointer, the count). Twelve registers: four sums, two row pointers and
-/// the stride, the input pointer, four temporaries; the loop ends, the output pointer, the
-/// count and the row advance live in 24 bytes of stack.
+/// `sums[i] += Σ_c w_i[c] · x[c]` for `2 · pairs` rows (row `i` at `q + i · stride`) over the
+/// first `n4` columns, with the input already expanded by [`split_word`] into `xs` (`n4 / 2`
+/// words: even, odd pair of columns 0–3, then of 4–7, …). One assembly loop over the pairs of
+/// rows, so the compiler has nothing to spill between them. The column loop takes 32 columns per
+/// iteration (four [`pair8_step`]s: 76 instructions for 64 multiply-accumulates, 1.19 per
+/// multiply-accumulate), then 8, then 4; a pair costs about 20 more (its sums loaded and stored,
+/// the row pointers, the counts). Twelve registers: the input's four words in `r2`–`r5` (`LDM`
+/// fills a register list in register order), two sums, two row pointers, two weight words, one
+/// temporary and the input pointer; the loop ends, the row advance (both row pointers move by
+/// it), the sums pointer and the count live in 32 bytes of stack (28 used, SP kept 8-aligned).
 ///
 /// # Safety
-/// `blocks ≥ 1`, `n4 % 4 == 0`, `n4 ≤ stride`; for every row `r < 4 · blocks` the `n4` bytes from
-/// `q + r · stride` are readable, the `n4` bytes from `x` are readable, and `sums` is valid for
-/// `4 · blocks` aligned `i32` writes. (Word loads may be unaligned: ARMv7-M allows it for `LDR`.)
+/// `pairs ≥ 1`, `n4 % 4 == 0`, `n4 ≤ stride`, `q` and `stride` multiples of 4 (`LDRD` needs
+/// word alignment); for every row `i < 2 · pairs` the `n4` bytes from `q + i · stride` are
+/// readable, the `n4 / 2` words from `xs` are readable, and `sums` is valid for `2 · pairs`
+/// aligned `i32` reads and writes.
 #[inline(always)]
-unsafe fn rows4_sums(
+unsafe fn pairs_sums(
     q: *const i8,
     stride: usize,
-    x: *const i8,
+    xs: *const u32,
     n4: usize,
-    blocks: usize,
+    pairs: usize,
     sums: *mut i32,
 ) {
-    let end32 = x.wrapping_add(n4 & !31);
-    let end4 = x.wrapping_add(n4);
-    // From a block's row 0 after its column loop (advanced by n4) to the next block's row 0.
-    let advance = stride.wrapping_mul(4).wrapping_sub(n4);
-    // SAFETY: the loads read `q + r · stride + [0, n4)` for the rows of each block and
-    // `x + [0, n4)` only (each pointer advances by 4 per step; the steps stop at `x + n4`,
-    // `n4 % 4 == 0`), readable by this function's contract; the stores write `sums[0 .. 4 ·
-    // blocks]`, valid by the contract; the loop runs `blocks ≥ 1` times. The stack use (24 bytes
-    // below SP, released at the end) is allowed since the block is not `nostack`. SXTB16/SMLAD
-    // exist on every ARMv7E-M core (this module is compiled only for `thumbv7em-*`).
+    let end32 = xs.wrapping_add((n4 & !31) / 2);
+    let end8 = xs.wrapping_add((n4 & !7) / 2);
+    let end4 = xs.wrapping_add(n4 / 2);
+    // From a pair's row 0 after its column loop (advanced by n4) to the next pair's row 0.
+    let advance = stride.wrapping_mul(2).wrapping_sub(n4);
+    // SAFETY: the loads read `q + i · stride + [0, n4)` for the two rows of each pair (each row
+    // pointer advances by 8 or 4 per step, as the input pointer does by 16 or 8 bytes, and the
+    // steps stop at `xs + n4 / 2` words) and `xs[0 .. n4 / 2]`, readable by this function's
+    // contract, with `LDRD`/`LDM` at word-aligned addresses (`q`, `stride`, `n4` multiples of 4,
+    // `xs` a `u32` pointer); the loads and stores of the sums (`LDRD`/`STRD`) touch `sums[0 .. 2 · pairs]`,
+    // valid by the contract; the loop runs `pairs ≥ 1` times. The stack use (32 bytes below SP,
+    // released at the end) is allowed since the block is not `nostack`. SXTB16/SMLAD exist on
+    // every ARMv7E-M core (this module is compiled only for `thumbv7em-*`). r2–r5 are declared
+    // clobbered.
     unsafe {
         core::arch::asm!(
-            "sub sp, sp, #24",
-            "str {t}, [sp]",
-            "str {w}, [sp, #4]",
-            "str {xp}, [sp, #8]",
-            "str {a0}, [sp, #12]",
-            "str {a1}, [sp, #16]",
-            "str {a2}, [sp, #20]",
+            "sub sp, sp, #32",
+            "str {a0}, [sp]",
+            "str {a1}, [sp, #4]",
+            "str r2, [sp, #8]",
+            "str {p1}, [sp, #12]",
+            "str {wb}, [sp, #16]",
+            "str {xp}, [sp, #20]",
+            "str {t}, [sp, #24]",
+            "add {p1}, {p0}, {wa}",
             "6:",
-            "add {p2}, {p0}, {s}, lsl #1",
-            "mov {a0}, #0",
-            "mov {a1}, #0",
-            "mov {a2}, #0",
-            "mov {a3}, #0",
-            "ldr {xp}, [sp, #8]",
             "ldr {t}, [sp]",
+            "ldrd {a0}, {a1}, [{t}]",
+            "ldr {xp}, [sp, #20]",
+            "ldr {t}, [sp, #8]",
             "cmp {xp}, {t}",
             "beq 3f",
             "2:",
-            block4_step!(),
-            block4_step!(),
-            block4_step!(),
-            block4_step!(),
-            block4_step!(),
-            block4_step!(),
-            block4_step!(),
-            block4_step!(),
-            "ldr {t}, [sp]",
+            pair8_step!(),
+            pair8_step!(),
+            pair8_step!(),
+            pair8_step!(),
+            "ldr {t}, [sp, #8]",
             "cmp {xp}, {t}",
             "bne 2b",
             "3:",
-            "ldr {t}, [sp, #4]",
+            "ldr {t}, [sp, #12]",
             "cmp {xp}, {t}",
             "beq 5f",
             "4:",
-            block4_step!(),
-            "ldr {t}, [sp, #4]",
+            pair8_step!(),
+            "ldr {t}, [sp, #12]",
             "cmp {xp}, {t}",
             "bne 4b",
             "5:",
-            "ldr {t}, [sp, #12]",
-            "str {a0}, [{t}], #4",
-            "str {a1}, [{t}], #4",
-            "str {a2}, [{t}], #4",
-            "str {a3}, [{t}], #4",
-            "str {t}, [sp, #12]",
-            "ldr {t}, [sp, #20]",
-            "add {p0}, {p0}, {t}",
             "ldr {t}, [sp, #16]",
+            "cmp {xp}, {t}",
+            "beq 7f",
+            "ldrd r2, r3, [{xp}], #8",
+            "ldr {wa}, [{p0}], #4",
+            "sxtb16 {t}, {wa}",
+            "smlad {a0}, {t}, r2, {a0}",
+            "sxtb16 {wa}, {wa}, ror #8",
+            "smlad {a0}, {wa}, r3, {a0}",
+            "ldr {wa}, [{p1}], #4",
+            "sxtb16 {t}, {wa}",
+            "smlad {a1}, {t}, r2, {a1}",
+            "sxtb16 {wa}, {wa}, ror #8",
+            "smlad {a1}, {wa}, r3, {a1}",
+            "7:",
+            "ldr {t}, [sp]",
+            "strd {a0}, {a1}, [{t}], #8",
+            "str {t}, [sp]",
+            "ldr {t}, [sp, #24]",
+            "add {p0}, {p0}, {t}",
+            "add {p1}, {p1}, {t}",
+            "ldr {t}, [sp, #4]",
             "subs {t}, {t}, #1",
-            "str {t}, [sp, #16]",
+            "str {t}, [sp, #4]",
             "bne 6b",
-            "add sp, sp, #24",
+            "add sp, sp, #32",
             a0 = inout(reg) sums => _,
-            a1 = inout(reg) blocks => _,
-            a2 = inout(reg) advance => _,
-            a3 = out(reg) _,
+            a1 = inout(reg) pairs => _,
+            t = inout(reg) advance => _,
+            wa = inout(reg) stride => _,
+            wb = inout(reg) end4 => _,
+            xp = inout(reg) xs => _,
             p0 = inout(reg) q => _,
-            p2 = out(reg) _,
-            s = in(reg) stride,
-            xp = inout(reg) x => _,
-            t = inout(reg) end32 => _,
-            w = inout(reg) end4 => _,
-            xe = out(reg) _,
-            xo = out(reg) _,
+            p1 = inout(reg) end8 => _,
+            inout("r2") end32 => _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
         );
     }
 }
 
-/// The exact row sums with the DSP extension: `rows4_sums` for the whole blocks of four rows
-/// (each input word loaded and sign-extended once for four rows, about 1.47 instructions per
-/// multiply-accumulate), then the `cols % 4` last columns' products added per row, and
-/// [`dot_i8_dsp`] for the `rows % 4` last rows. Bit for bit
-/// [`crate::kernels::reference::dot_rows_i8`]. Inlined (with its assembly loop) into the
-/// caller, `matvec`'s int8 path, so that it adds no stack frame of its own.
+/// The rows of `q` a sum is written for: `min(len, q.len() / cols)` (`len` for `cols == 0`),
+/// as in [`crate::kernels::reference::dot_rows_i8`].
+#[inline(always)]
+fn rows(q: &[i8], cols: usize, len: usize) -> usize {
+    q.len().checked_div(cols).map_or(len, |r| len.min(r))
+}
+
+/// The exact row sums with the DSP extension ([`add_rows_i8_dsp`] from zero). Bit for bit
+/// [`crate::kernels::reference::dot_rows_i8`].
 #[inline(always)]
 pub fn dot_rows_i8_dsp(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
     let Some(x) = xq.get(..cols) else {
         return;
     };
-    let n4 = cols & !3;
-    let (Some((x4, x_tail)), true) = (x.split_at_checked(n4), cols != 0) else {
-        crate::kernels::dot_rows_i8_with(dot_i8_dsp, q, cols, xq, sums);
+    let sums = crate::slices::head_mut(sums, rows(q, cols, sums.len()));
+    sums.fill(0);
+    add_rows_i8_dsp(q, cols, x, sums);
+}
+
+/// The exact row sums plus a bias with the DSP extension ([`add_rows_i8_dsp`] from the bias:
+/// no pass of its own). Bit for bit [`crate::kernels::reference::dot_rows_bias_i8`].
+#[inline(always)]
+pub fn dot_rows_bias_i8_dsp(q: &[i8], cols: usize, xq: &[i8], bias: &[i32], sums: &mut [i32]) {
+    let Some(x) = xq.get(..cols) else {
         return;
     };
+    let n = rows(q, cols, sums.len()).min(bias.len());
+    let sums = crate::slices::head_mut(sums, n);
+    crate::slices::copy(sums, bias);
+    add_rows_i8_dsp(q, cols, x, sums);
+}
+
+/// `sums[r] += Σ_c q[r][c] · x[c]` (wrapping) for the rows `r < sums.len() ≤ q.len() / cols`
+/// (`x`: `[cols]`). The input is sign-extended once per call into pairs of i16 on the stack
+/// ([`split_word`], [`CHUNK`] columns at a time), so the inner loop ([`pairs_sums`]: two rows,
+/// eight columns per step) only loads it; an odd last row runs [`dot_i8_dsp`], and so does every
+/// row of a matrix whose rows are not word-aligned (`cols % 4 != 0`; never, for the demo model).
+/// Inlined (with its assembly loop) into the caller, so that it adds no stack frame of its own.
+#[inline(always)]
+fn add_rows_i8_dsp(q: &[i8], cols: usize, x: &[i8], sums: &mut [i32]) {
+    if cols == 0 {
+        return;
+    }
     let n = sums.len().min(q.len() / cols);
-    let full = n & !3;
-    let (s4, s_rest) = sums.split_at_mut(full.min(sums.len()));
-    // `full · cols ≤ q.len()`: no overflow.
-    let q_rest = q.get(full * cols..).unwrap_or(&[]);
-    if full >= 4 && s4.len() == full {
-        // SAFETY: `full / 4 ≥ 1` blocks; the rows `r < full ≤ q.len() / cols` lie in `q`, each
-        // with `cols ≥ n4` bytes; `x4` is `n4 = cols & !3 ≤ cols` bytes; `s4` holds `full` i32s.
-        unsafe { rows4_sums(q.as_ptr(), cols, x4.as_ptr(), n4, full / 4, s4.as_mut_ptr()) };
-        if !x_tail.is_empty() {
-            for (a, row) in s4.iter_mut().zip(q.chunks_exact(cols)) {
-                let t = crate::kernels::reference::dot_i8(row.get(n4..).unwrap_or(&[]), x_tail);
-                *a = a.wrapping_add(t);
+    let aligned = (q.as_ptr() as usize) % 4 == 0 && cols % 4 == 0;
+    let pairs = if aligned { n / 2 } else { 0 };
+    let Some((s2, s_rest)) = sums.split_at_mut_checked(2 * pairs) else {
+        return;
+    };
+    if pairs > 0 {
+        let mut xs = [0u32; CHUNK / 2];
+        let mut at = 0;
+        while at < cols {
+            let len = (cols - at).min(CHUNK);
+            let part = x.get(at..at + len).unwrap_or(&[]);
+            for (c, pair) in part.chunks_exact(4).zip(xs.chunks_exact_mut(2)) {
+                let (e, o) = split_word(word(c));
+                if let [pe, po] = pair {
+                    (*pe, *po) = (e, o);
+                }
             }
+            // SAFETY: `pairs ≥ 1`; `len % 4 == 0` (`cols`, `at`, CHUNK multiples of 4) and
+            // `at + len ≤ cols = stride`; `q + at` and `cols` are multiples of 4 (`aligned`);
+            // the rows `i < 2 · pairs ≤ n ≤ q.len() / cols` lie in `q`, so their bytes
+            // `at .. at + len` are readable; `xs` holds `len / 2 ≤ CHUNK / 2` words, all written
+            // above; `s2` holds `2 · pairs` i32s.
+            unsafe {
+                pairs_sums(
+                    q.as_ptr().wrapping_add(at),
+                    cols,
+                    xs.as_ptr(),
+                    len,
+                    pairs,
+                    s2.as_mut_ptr(),
+                )
+            };
+            at += len;
         }
     }
+    let q_rest = q.get(2 * pairs * cols..).unwrap_or(&[]);
     for (a, row) in s_rest.iter_mut().zip(q_rest.chunks_exact(cols)) {
-        *a = dot_i8_dsp(row, x);
+        *a = a.wrapping_add(dot_i8_dsp(row, x));
     }
 }
 

@@ -165,6 +165,12 @@ pub fn dot_rows_i8(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
     }
 }
 
+/// [`crate::kernels::dot_rows_bias_i8_via`] over [`dot_rows_i8`].
+#[inline]
+pub fn dot_rows_bias_i8(q: &[i8], cols: usize, xq: &[i8], bias: &[i32], sums: &mut [i32]) {
+    crate::kernels::dot_rows_bias_i8_via(dot_rows_i8, q, cols, xq, bias, sums)
+}
+
 /// [`crate::kernels::rows_i8_via_sums`] over [`dot_rows_i8`], as on the other instruction sets.
 #[inline]
 pub fn rows_i8(
