@@ -609,9 +609,9 @@ impl RecurrentSpec {
     }
 }
 
-/// `v` saturated to `±2^29` (Q3.12 pre-activations, far beyond the tables' ±8; two of them
+/// `v` saturated to `[−2^29, 2^29 − 1]` (one `SSAT` on a Cortex-M; Q3.12 pre-activations, far beyond the tables' ±8; two of them
 /// add up without overflowing i32).
 #[inline(always)]
 fn q12(v: i32) -> i32 {
-    v.clamp(-(1 << 29), 1 << 29)
+    v.clamp(-(1 << 29), (1 << 29) - 1)
 }

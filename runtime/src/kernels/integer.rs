@@ -38,7 +38,7 @@ pub fn rescale_i32(acc: i32, m: i32, shift: u32) -> i32 {
     } else if shift >= 32 {
         rescale_hi(acc, m, shift)
     } else if shift >= 1 {
-        rescale_lo(acc, m, shift)
+        rescale_short(acc, m, shift)
     } else {
         sat_i32(rescale(acc as i64, m, shift))
     }
@@ -77,7 +77,7 @@ fn rescale_hi(acc: i32, m: i32, shift: u32) -> i32 {
 
 /// `f(o, rq(a))` for the rows `(o, a)` of a matrix whose multipliers are `ms` and whose shift
 /// is `shift`: the rescaled sum saturated to i32 ([`rescale_i32`]), with the shift's case
-/// chosen once for all the rows.
+/// chosen once for all the rows. On 32-bit cores a shift of 1–31 takes [`rescale_short`].
 #[inline(always)]
 fn each_row<'o, T: 'o>(
     rows: impl Iterator<Item = (&'o mut T, i32)>,
@@ -96,8 +96,24 @@ fn each_row<'o, T: 'o>(
         }
     } else {
         for ((o, a), &m) in rows {
-            f(o, rescale_lo(a, m, shift));
+            f(o, rescale_short(a, m, shift));
         }
+    }
+}
+
+/// [`rescale_lo`] (`1 ≤ shift ≤ 31`), usually by one rounding high-word multiply: when `acc ·
+/// 2^(32 − shift)` fits i32 (every sum of a matrix row short of `2^(shift − 1)` in size),
+/// `(acc · m + 2^(shift − 1)) >> shift = (acc · 2^(32 − shift) · m + 2^31) >> 32`, which is
+/// [`mul_hi_round`] (`SMMULR` on a Cortex-M4) and always fits i32 (`|acc · 2^k · m| < 2^62`);
+/// otherwise the two-word [`rescale_lo`]. The same value either way.
+#[inline(always)]
+fn rescale_short(acc: i32, m: i32, shift: u32) -> i32 {
+    let k = 32 - shift.clamp(1, 31);
+    let a = acc << k;
+    if a >> k == acc {
+        crate::kernels::mul_hi_round(a, m)
+    } else {
+        rescale_lo(acc, m, shift)
     }
 }
 
@@ -624,6 +640,26 @@ mod tests {
                 rescale_i32(acc, m, shift) as i128,
                 want,
                 "{acc} {m} {shift}"
+            );
+            // the 32-bit pieces themselves (a 64-bit host's `rescale_i32` does not take them)
+            let pieces = match shift {
+                0 => want as i32,
+                1..=31 => {
+                    assert_eq!(
+                        rescale_lo(acc, m, shift),
+                        want as i32,
+                        "lo {acc} {m} {shift}"
+                    );
+                    rescale_short(acc, m, shift)
+                }
+                _ => rescale_hi(acc, m, shift),
+            };
+            assert_eq!(pieces as i128, want, "32-bit {acc} {m} {shift}");
+            let hi = (acc as i128 * m as i128 + (1 << 31)) >> 32;
+            assert_eq!(
+                crate::kernels::mul_hi_round(acc, m) as i128,
+                hi,
+                "smmulr {acc} {m}"
             );
         }
     }

@@ -189,6 +189,20 @@ pub fn dot_rows_bias_i8_via(
     }
 }
 
+/// `(a · b + 2^31) >> 32`: the high word of the product, rounded (halves up); always fits i32.
+/// One `SMMULR` on the Cortex-M4/M7, [`reference::mul_hi_round`] elsewhere.
+#[inline(always)]
+pub fn mul_hi_round(a: i32, b: i32) -> i32 {
+    #[cfg(runnel_arm_dsp)]
+    {
+        arch::arm::mul_hi_round(a, b)
+    }
+    #[cfg(not(runnel_arm_dsp))]
+    {
+        reference::mul_hi_round(a, b)
+    }
+}
+
 /// [`reference::dot_rows_i8`] over a given dot product (the instruction sets without a
 /// matrix-level kernel).
 #[inline(always)]

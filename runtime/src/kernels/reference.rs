@@ -128,6 +128,12 @@ pub fn dot_rows_bias_i8(q: &[i8], cols: usize, xq: &[i8], bias: &[i32], sums: &m
     }
 }
 
+/// `(a · b + 2^31) >> 32` in i64 (always within i32: `|a · b| ≤ 2^62`).
+#[inline(always)]
+pub fn mul_hi_round(a: i32, b: i32) -> i32 {
+    ((a as i64 * b as i64 + (1 << 31)) >> 32) as i32
+}
+
 /// Symmetric int8 quantization, the definition: `amax = max |x[i]|` over the non-NaN elements;
 /// if `amax` is 0 or infinite, `q` is all zeros and the scale 0; otherwise
 /// `q[i] = roundf(x[i] · (127 / amax))` (half away from zero; NaN → 0) and the scale `amax / 127`.

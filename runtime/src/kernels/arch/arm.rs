@@ -124,22 +124,24 @@ macro_rules! pair8_step {
     };
 }
 
-/// `sums[i] += Σ_c w_i[c] · x[c]` for `2 · pairs` rows (row `i` at `q + i · stride`) over the
-/// first `n4` columns, with the input already expanded by [`split_word`] into `xs` (`n4 / 2`
-/// words: even, odd pair of columns 0–3, then of 4–7, …). One assembly loop over the pairs of
-/// rows, so the compiler has nothing to spill between them. The column loop takes 32 columns per
-/// iteration (four [`pair8_step`]s: 76 instructions for 64 multiply-accumulates, 1.19 per
-/// multiply-accumulate), then 8, then 4; a pair costs about 20 more (its sums loaded and stored,
-/// the row pointers, the counts). Twelve registers: the input's four words in `r2`–`r5` (`LDM`
-/// fills a register list in register order), two sums, two row pointers, two weight words, one
-/// temporary and the input pointer; the loop ends, the row advance (both row pointers move by
-/// it), the sums pointer and the count live in 32 bytes of stack (28 used, SP kept 8-aligned).
+/// `sums[i] = init[i] + Σ_c w_i[c] · x[c]` (wrapping) for `2 · pairs` rows (row `i` at `q + i ·
+/// stride`) over the first `n4` columns, with the input already expanded by [`split_word`] into
+/// `xs` (`n4 / 2` words: even, odd pair of columns 0–3, then of 4–7, …); `init` may be `sums`
+/// itself. One assembly loop over the pairs of rows, so the compiler has nothing to spill
+/// between them. The column loop takes 32 columns per iteration (four [`pair8_step`]s: 76
+/// instructions for 64 multiply-accumulates, 1.19 per multiply-accumulate), then 8, then 4; a
+/// pair costs about 20 more (its start values loaded and its sums stored, the row pointers, the
+/// counts). Twelve registers: the input's four words in `r2`–`r5` (`LDM` fills a register list
+/// in register order), two sums, two row pointers, two weight words, one temporary and the
+/// input pointer; the loop ends, the row advance (both row pointers move by it), the start and
+/// sums pointers and the count live in 32 bytes of stack.
 ///
 /// # Safety
 /// `pairs ≥ 1`, `n4 % 4 == 0`, `n4 ≤ stride`, `q` and `stride` multiples of 4 (`LDRD` needs
 /// word alignment); for every row `i < 2 · pairs` the `n4` bytes from `q + i · stride` are
-/// readable, the `n4 / 2` words from `xs` are readable, and `sums` is valid for `2 · pairs`
-/// aligned `i32` reads and writes.
+/// readable, the `n4 / 2` words from `xs` are readable, `init` is valid for `2 · pairs` aligned
+/// `i32` reads and `sums` for as many aligned writes (each pair's start values are read before
+/// its sums are written, so `init == sums` is allowed).
 #[inline(always)]
 unsafe fn pairs_sums(
     q: *const i8,
@@ -147,6 +149,7 @@ unsafe fn pairs_sums(
     xs: *const u32,
     n4: usize,
     pairs: usize,
+    init: *const i32,
     sums: *mut i32,
 ) {
     let end32 = xs.wrapping_add((n4 & !31) / 2);
@@ -158,7 +161,8 @@ unsafe fn pairs_sums(
     // pointer advances by 8 or 4 per step, as the input pointer does by 16 or 8 bytes, and the
     // steps stop at `xs + n4 / 2` words) and `xs[0 .. n4 / 2]`, readable by this function's
     // contract, with `LDRD`/`LDM` at word-aligned addresses (`q`, `stride`, `n4` multiples of 4,
-    // `xs` a `u32` pointer); the loads and stores of the sums (`LDRD`/`STRD`) touch `sums[0 .. 2 · pairs]`,
+    // `xs` a `u32` pointer); the start values are read (`LDRD`) from `init[0 .. 2 · pairs]` and
+    // the sums written (`STRD`) to `sums[0 .. 2 · pairs]`, a pair's reads before its writes,
     // valid by the contract; the loop runs `pairs ≥ 1` times. The stack use (32 bytes below SP,
     // released at the end) is allowed since the block is not `nostack`. SXTB16/SMLAD exist on
     // every ARMv7E-M core (this module is compiled only for `thumbv7em-*`). r2–r5 are declared
@@ -173,10 +177,12 @@ unsafe fn pairs_sums(
             "str {wb}, [sp, #16]",
             "str {xp}, [sp, #20]",
             "str {t}, [sp, #24]",
+            "str r3, [sp, #28]",
             "add {p1}, {p0}, {wa}",
             "6:",
-            "ldr {t}, [sp]",
-            "ldrd {a0}, {a1}, [{t}]",
+            "ldr {t}, [sp, #28]",
+            "ldrd {a0}, {a1}, [{t}], #8",
+            "str {t}, [sp, #28]",
             "ldr {xp}, [sp, #20]",
             "ldr {t}, [sp, #8]",
             "cmp {xp}, {t}",
@@ -234,7 +240,7 @@ unsafe fn pairs_sums(
             p0 = inout(reg) q => _,
             p1 = inout(reg) end8 => _,
             inout("r2") end32 => _,
-            out("r3") _,
+            inout("r3") init => _,
             out("r4") _,
             out("r5") _,
         );
@@ -248,7 +254,7 @@ fn rows(q: &[i8], cols: usize, len: usize) -> usize {
     q.len().checked_div(cols).map_or(len, |r| len.min(r))
 }
 
-/// The exact row sums with the DSP extension ([`add_rows_i8_dsp`] from zero). Bit for bit
+/// The exact row sums with the DSP extension ([`rows_dsp`] from zero). Bit for bit
 /// [`crate::kernels::reference::dot_rows_i8`].
 #[inline(always)]
 pub fn dot_rows_i8_dsp(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
@@ -256,42 +262,46 @@ pub fn dot_rows_i8_dsp(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
         return;
     };
     let sums = crate::slices::head_mut(sums, rows(q, cols, sums.len()));
-    sums.fill(0);
-    add_rows_i8_dsp(q, cols, x, sums);
+    rows_dsp(q, cols, x, None, sums);
 }
 
-/// The exact row sums plus a bias with the DSP extension ([`add_rows_i8_dsp`] from the bias:
-/// no pass of its own). Bit for bit [`crate::kernels::reference::dot_rows_bias_i8`].
+/// The exact row sums plus a bias with the DSP extension ([`rows_dsp`] from the bias: no pass
+/// of its own). Bit for bit [`crate::kernels::reference::dot_rows_bias_i8`].
 #[inline(always)]
 pub fn dot_rows_bias_i8_dsp(q: &[i8], cols: usize, xq: &[i8], bias: &[i32], sums: &mut [i32]) {
     let Some(x) = xq.get(..cols) else {
         return;
     };
     let n = rows(q, cols, sums.len()).min(bias.len());
-    let sums = crate::slices::head_mut(sums, n);
-    crate::slices::copy(sums, bias);
-    add_rows_i8_dsp(q, cols, x, sums);
+    rows_dsp(q, cols, x, Some(bias), crate::slices::head_mut(sums, n));
 }
 
-/// `sums[r] += Σ_c q[r][c] · x[c]` (wrapping) for the rows `r < sums.len() ≤ q.len() / cols`
-/// (`x`: `[cols]`). The input is sign-extended once per call into pairs of i16 on the stack
-/// ([`split_word`], [`CHUNK`] columns at a time), so the inner loop ([`pairs_sums`]: two rows,
-/// eight columns per step) only loads it; an odd last row runs [`dot_i8_dsp`], and so does every
-/// row of a matrix whose rows are not word-aligned (`cols % 4 != 0`; never, for the demo model).
-/// Inlined (with its assembly loop) into the caller, so that it adds no stack frame of its own.
+/// `sums[r] = bias[r] + Σ_c q[r][c] · x[c]` (wrapping; 0 for a missing `bias`) for the rows `r
+/// < sums.len() ≤ q.len() / cols` (`x`: `[cols]`; `bias`, if any, at least as long as `sums`).
+/// The input is sign-extended into pairs of i16 on the stack ([`split_word`], [`CHUNK`] columns
+/// at a time), so the inner loop ([`pairs_sums`]: two rows, eight columns per step) only loads
+/// it; the first chunk starts from the bias, the next from the sums so far. An odd last row runs
+/// [`dot_i8_dsp`], and so does every row of a matrix whose rows are not word-aligned (`cols % 4
+/// != 0`; never, for the demo model). Inlined (with its assembly loop) into the caller, so that
+/// it adds no stack frame of its own.
 #[inline(always)]
-fn add_rows_i8_dsp(q: &[i8], cols: usize, x: &[i8], sums: &mut [i32]) {
-    if cols == 0 {
-        return;
-    }
-    let n = sums.len().min(q.len() / cols);
+fn rows_dsp(q: &[i8], cols: usize, x: &[i8], bias: Option<&[i32]>, sums: &mut [i32]) {
+    let start = |r: usize| bias.and_then(|b| b.get(r)).copied().unwrap_or(0);
+    let n = q.len().checked_div(cols).map_or(0, |r| sums.len().min(r));
     let aligned = (q.as_ptr() as usize) % 4 == 0 && cols % 4 == 0;
     let pairs = if aligned { n / 2 } else { 0 };
-    let Some((s2, s_rest)) = sums.split_at_mut_checked(2 * pairs) else {
-        return;
-    };
     if pairs > 0 {
-        let mut xs = [0u32; CHUNK / 2];
+        let Some(s2) = sums.get_mut(..2 * pairs) else {
+            return;
+        };
+        let mut init: *const i32 = match bias {
+            Some(b) if b.len() >= 2 * pairs => b.as_ptr(),
+            _ => {
+                s2.fill(0);
+                s2.as_ptr()
+            }
+        };
+        let mut xs = [const { core::mem::MaybeUninit::<u32>::uninit() }; CHUNK / 2];
         let mut at = 0;
         while at < cols {
             let len = (cols - at).min(CHUNK);
@@ -299,31 +309,65 @@ fn add_rows_i8_dsp(q: &[i8], cols: usize, x: &[i8], sums: &mut [i32]) {
             for (c, pair) in part.chunks_exact(4).zip(xs.chunks_exact_mut(2)) {
                 let (e, o) = split_word(word(c));
                 if let [pe, po] = pair {
-                    (*pe, *po) = (e, o);
+                    pe.write(e);
+                    po.write(o);
                 }
             }
             // SAFETY: `pairs ≥ 1`; `len % 4 == 0` (`cols`, `at`, CHUNK multiples of 4) and
             // `at + len ≤ cols = stride`; `q + at` and `cols` are multiples of 4 (`aligned`);
             // the rows `i < 2 · pairs ≤ n ≤ q.len() / cols` lie in `q`, so their bytes
-            // `at .. at + len` are readable; `xs` holds `len / 2 ≤ CHUNK / 2` words, all written
-            // above; `s2` holds `2 · pairs` i32s.
+            // `at .. at + len` are readable; the `len / 2 ≤ CHUNK / 2` words of `xs` it reads
+            // were all written above (`x` has `cols ≥ at + len` bytes); `init` is the bias (at
+            // least `2 · pairs` long) or `s2`, and `s2` holds `2 · pairs` i32s.
             unsafe {
                 pairs_sums(
                     q.as_ptr().wrapping_add(at),
                     cols,
-                    xs.as_ptr(),
+                    xs.as_ptr().cast::<u32>(),
                     len,
                     pairs,
+                    init,
                     s2.as_mut_ptr(),
                 )
             };
+            init = s2.as_ptr();
             at += len;
         }
     }
-    let q_rest = q.get(2 * pairs * cols..).unwrap_or(&[]);
-    for (a, row) in s_rest.iter_mut().zip(q_rest.chunks_exact(cols)) {
-        *a = a.wrapping_add(dot_i8_dsp(row, x));
+    let first = 2 * pairs;
+    let q_rest = q.get(first * cols..).unwrap_or(&[]);
+    let rest = sums.get_mut(first..n).unwrap_or(&mut []);
+    for (i, (a, row)) in rest
+        .iter_mut()
+        .zip(q_rest.chunks_exact(cols.max(1)))
+        .enumerate()
+    {
+        *a = start(first + i).wrapping_add(dot_i8_dsp(row, x));
     }
+    if cols == 0 {
+        for (i, a) in sums.iter_mut().enumerate() {
+            *a = start(i);
+        }
+    }
+}
+
+/// `(a · b + 2^31) >> 32` with one `SMMULR` (signed most-significant-word multiply, rounded):
+/// equal to [`crate::kernels::reference::mul_hi_round`] for every input.
+#[inline(always)]
+pub fn mul_hi_round(a: i32, b: i32) -> i32 {
+    let r: i32;
+    // SAFETY: SMMULR is a register-only instruction present on every ARMv7E-M core (this
+    // module is compiled only for `thumbv7em-*`, see build.rs); it touches no memory or flags.
+    unsafe {
+        core::arch::asm!(
+            "smmulr {r}, {a}, {b}",
+            a = in(reg) a,
+            b = in(reg) b,
+            r = lateout(reg) r,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    r
 }
 
 /// Converts `src` to f32 into `dst` (same length) with the FPU's `VCVTB.F32.F16`: exact, like
