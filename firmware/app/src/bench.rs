@@ -526,7 +526,9 @@ pub fn run<C: InstrCounter>(counter: &mut C, region: StackRegion, blob: &'static
 /// assembly): [`kernels::dot_rows_i8`] against [`reference::dot_rows_i8`] on random shapes —
 /// rows 0–9, columns around every step width of the kernels (4, 8, 32) and its input chunk
 /// (256), unaligned weights and inputs, a longer output whose extra element must stay untouched;
-/// and [`kernels::dot_rows_bias_i8`] against [`reference::dot_rows_bias_i8`] on the same.
+/// and [`kernels::dot_rows_bias_i8`], [`kernels::dot_rows_strided_i8`] and
+/// [`kernels::dot_rows_strided_q15`] against their references on the same (strided: row starts
+/// 0–8 bytes further apart than the columns; Q0.15: values past the i16 range).
 #[inline(never)]
 fn random_shapes(wall: &'static [i8], b: &mut Bufs, seed: &mut u32) -> i32 {
     const COLS: [usize; 22] = [
@@ -556,6 +558,23 @@ fn random_shapes(wall: &'static [i8], b: &mut Bufs, seed: &mut u32) -> i32 {
         b.acc_ref[..n].fill(-7);
         kernels::dot_rows_bias_i8(black_box(q), cols, black_box(xq), bias, &mut b.acc[..n]);
         reference::dot_rows_bias_i8(q, cols, xq, bias, &mut b.acc_ref[..n]);
+        same &= b.acc[..n] == b.acc_ref[..n];
+        // strided (the attention's cached keys and transposed values), int8 and Q0.15 vectors
+        let stride = cols + 4 * ((lcg(seed) >> 16) as usize % 3);
+        let sq = &wall[at..at + rows * stride];
+        let mut p = [0i32; 300];
+        for v in p[..cols].iter_mut() {
+            *v = lcg(seed) as i32 >> (lcg(seed) >> 27);
+        }
+        b.acc[..n].fill(-7);
+        b.acc_ref[..n].fill(-7);
+        kernels::dot_rows_strided_i8(black_box(sq), stride, black_box(xq), &mut b.acc[..n]);
+        reference::dot_rows_strided(sq, stride, xq, &[], &mut b.acc_ref[..n]);
+        same &= b.acc[..n] == b.acc_ref[..n];
+        b.acc[..n].fill(-7);
+        b.acc_ref[..n].fill(-7);
+        kernels::dot_rows_strided_q15(black_box(sq), stride, &p[..cols], &mut b.acc[..n]);
+        reference::dot_rows_strided(sq, stride, &[], &p[..cols], &mut b.acc_ref[..n]);
         same &= b.acc[..n] == b.acc_ref[..n];
         if !same {
             defmt::error!(

@@ -775,7 +775,8 @@ impl AttentionSpec {
         let (next, filled) = advance(ring, window);
         let (kwds, rest) = split_mut(rest, cache);
         let kc: &mut [i8] = bytemuck::cast_slice_mut(kwds); // K [window, KW]
-        let vc: &mut [i8] = bytemuck::cast_slice_mut(head_mut(rest, cache)); // V [window, KW]
+                                                            // V transposed, [KW, window]: a head's output is a row-sum product over the slots
+        let vc: &mut [i8] = bytemuck::cast_slice_mut(head_mut(rest, cache));
         let q = head_mut(&mut *s.q8, w); // [W]
         match &b.qkv {
             IntQkv::Packed(m) => {
@@ -785,38 +786,51 @@ impl AttentionSpec {
                 let (sk, sv) = split(rest, kw);
                 m.rows_to_i8(0, sq, q);
                 m.rows_to_i8(w, sk, range_mut(kc, next * kw, kw));
-                m.rows_to_i8(w + kw, sv, range_mut(vc, next * kw, kw));
+                m.rows_to_column(w + kw, sv, vc, next, window);
             }
             IntQkv::Split { q: mq, k, v } => {
                 mq.to_i8(u, head_mut(g, w), q);
                 k.to_i8(u, head_mut(g, kw), range_mut(kc, next * kw, kw));
-                v.to_i8(u, head_mut(g, kw), range_mut(vc, next * kw, kw));
+                let sv = head_mut(g, kw);
+                v.sums(u, sv);
+                v.rows_to_column(0, sv, vc, next, window);
             }
         }
 
         let (rq_s, rq_o) = (rq_at(b.softmax, RQ_SCORE), rq_at(b.softmax, RQ_HEADS));
-        let scores: &mut [i32] = head_mut(bytemuck::cast_slice_mut(&mut *s.p), filled);
-        let qr: &mut [i32] = head_mut(bytemuck::cast_slice_mut(&mut *s.g2), hd); // rotated q
+        // the weighted sum runs over `cols ≥ filled` slots, a multiple of 4 where the window is
+        // (the row-pair kernel's fast path), with zero probabilities beyond `filled`
+        let cols = if window % 4 == 0 {
+            filled.next_multiple_of(4).min(window)
+        } else {
+            filled
+        };
+        let probs: &mut [i32] = head_mut(bytemuck::cast_slice_mut(&mut *s.p), cols);
+        let g2: &mut [i32] = head_mut(bytemuck::cast_slice_mut(&mut *s.g2), hd); // rotated q | sums
         let att = u; // [W], the heads' outputs side by side (norm1's output is consumed)
         for (h, (qh, o)) in q.chunks_exact(hd).zip(att.chunks_exact_mut(hd)).enumerate() {
             let at = (h / group) * hd; // the head's KV head's columns in a cached row
             let slope = b.alibi.get(h).copied().unwrap_or(0) as i64;
-            for (slot, sc) in scores.iter_mut().enumerate() {
-                let k = range(kc, slot * kw + at, hd);
-                let mut v = match self.pos {
-                    PosKind::Rope => {
-                        let cs = range(b.rope, distance(next, slot, window) * hd, hd);
-                        rope_rotate_q14(qh, cs, qr);
-                        let dot: i64 = qr.iter().zip(k).map(|(&a, &b)| a as i64 * b as i64).sum();
-                        sat_i32(rq_s.apply(dot))
-                    }
-                    PosKind::None | PosKind::Alibi => rq_s.apply_i32(kernels::dot_i8(qh, k)),
-                };
-                if self.pos == PosKind::Alibi {
-                    let d = distance(next, slot, window) as i64;
-                    v = v.saturating_sub(sat_i32((slope * d + 32) >> 6));
+            let (scores, pad) = split_mut(&mut *probs, filled);
+            if self.pos == PosKind::Rope {
+                for (slot, sc) in scores.iter_mut().enumerate() {
+                    let k = range(kc, slot * kw + at, hd);
+                    let cs = range(b.rope, distance(next, slot, window) * hd, hd);
+                    rope_rotate_q14(qh, cs, g2);
+                    let dot: i64 = g2.iter().zip(k).map(|(&a, &b)| a as i64 * b as i64).sum();
+                    *sc = sat_i32(rq_s.apply(dot)).clamp(-(1 << 30), 1 << 30);
                 }
-                *sc = v.clamp(-(1 << 30), 1 << 30);
+            } else {
+                // the head's cached keys are rows `kw` apart from column `at` on
+                kernels::dot_rows_strided_i8(crate::slices::tail(kc, at), kw, qh, scores);
+                for (slot, sc) in scores.iter_mut().enumerate() {
+                    let mut v = rq_s.apply_i32(*sc);
+                    if self.pos == PosKind::Alibi {
+                        let d = distance(next, slot, window) as i64;
+                        v = v.saturating_sub(sat_i32((slope * d + 32) >> 6));
+                    }
+                    *sc = v.clamp(-(1 << 30), 1 << 30);
+                }
             }
             // softmax: e^(s_j − max) in Q0.15, normalised by one division per head
             let max = scores.iter().copied().max().unwrap_or(0);
@@ -827,16 +841,14 @@ impl AttentionSpec {
             }
             let inv = (1u64 << 46) / sum.max(1);
             for sc in scores.iter_mut() {
-                *sc = ((*sc as u64 * inv + (1 << 30)) >> 31) as i32; // p_j in Q0.15
+                // p_j in Q0.15, at most 32767 (an i16 for the kernel)
+                *sc = (((*sc as u64 * inv + (1 << 30)) >> 31) as i32).min(i16::MAX as i32);
             }
-            // o[d] = Σ_j p_j · v_j[d], one output at a time (the sum stays in a register; the
-            // values of a column are `kw` apart)
-            for (d, o) in o.iter_mut().enumerate() {
-                let column = crate::slices::tail(vc, at + d).iter().step_by(kw.max(1));
-                let a = scores
-                    .iter()
-                    .zip(column)
-                    .fold(0i32, |a, (&p, &v)| a.wrapping_add(p * v as i32));
+            pad.fill(0);
+            // o[d] = Σ_j p_j · v_j[d]: row `at + d` of the transposed values, `window` apart
+            let vt = crate::slices::tail(vc, at * window);
+            kernels::dot_rows_strided_q15(vt, window, probs, g2);
+            for (o, &a) in o.iter_mut().zip(g2.iter()) {
                 *o = sat_i8(rq_o.apply_i32(a));
             }
         }

@@ -196,6 +196,29 @@ impl IntMat<'_> {
         self.map(at, sums, out, |o, v| *o = sat_i8(v));
     }
 
+    /// `out[first + i · stride] = sat_i8(rq_{at+i}(sums[i]))`: rows `at..` of the product
+    /// requantized onto an int8 grid into one column of a transposed cache (`out`: `[n, stride]`).
+    #[inline(never)]
+    pub fn rows_to_column(
+        &self,
+        at: usize,
+        sums: &[i32],
+        out: &mut [i8],
+        first: usize,
+        stride: usize,
+    ) {
+        let column = crate::slices::tail_mut(out, first)
+            .iter_mut()
+            .step_by(stride.max(1));
+        let rows = column.zip(sums.iter().copied());
+        each_row(
+            rows,
+            crate::slices::tail(self.rq, at),
+            self.shift(),
+            |o, v| *o = sat_i8(v),
+        );
+    }
+
     /// `v[r] = f(rq_r(v[r]))` for the rows' sums `v` (`[rows]`), in place.
     #[inline(always)]
     pub fn requant(&self, v: &mut [i32], f: impl Fn(i32) -> i32) {

@@ -189,6 +189,43 @@ pub fn dot_rows_bias_i8_via(
     }
 }
 
+/// The row sums of a strided int8 matrix with an int8 vector, `sums[r] = Σ_c q[r · stride + c]
+/// · x[c]` (the attention scores over a head's cached keys): on the Cortex-M4/M7 the row-pair
+/// assembly loop of [`dot_rows_i8`], elsewhere one dot product per row. Bit for bit
+/// [`reference::dot_rows_strided`] with `x16` empty.
+#[inline]
+pub fn dot_rows_strided_i8(q: &[i8], stride: usize, x: &[i8], sums: &mut [i32]) {
+    #[cfg(runnel_arm_dsp)]
+    {
+        arch::arm::dot_rows_strided_dsp(q, stride, arch::arm::Input::I8(x), sums)
+    }
+    #[cfg(not(runnel_arm_dsp))]
+    {
+        let n = reference::strided_rows(q.len(), stride, x.len(), sums.len());
+        for (r, a) in sums.iter_mut().take(n).enumerate() {
+            let row = q.get(r * stride..).and_then(|t| t.get(..x.len()));
+            *a = dot_i8(row.unwrap_or(&[]), x);
+        }
+    }
+}
+
+/// The row sums of a strided int8 matrix with a vector of i32 values taken as i16 (saturated),
+/// `sums[r] = Σ_c q[r · stride + c] · sat16(x[c])` (the attention output over a head's cached
+/// values, transposed, with the probabilities in Q0.15): on the Cortex-M4/M7 the row-pair
+/// assembly loop of [`dot_rows_i8`], elsewhere the reference. Bit for bit
+/// [`reference::dot_rows_strided`] with `x8` empty.
+#[inline]
+pub fn dot_rows_strided_q15(q: &[i8], stride: usize, x: &[i32], sums: &mut [i32]) {
+    #[cfg(runnel_arm_dsp)]
+    {
+        arch::arm::dot_rows_strided_dsp(q, stride, arch::arm::Input::I16(x), sums)
+    }
+    #[cfg(not(runnel_arm_dsp))]
+    {
+        reference::dot_rows_strided(q, stride, &[], x, sums)
+    }
+}
+
 /// `(a · b + 2^31) >> 32`: the high word of the product, rounded (halves up); always fits i32.
 /// One `SMMULR` on the Cortex-M4/M7, [`reference::mul_hi_round`] elsewhere.
 #[inline(always)]

@@ -128,6 +128,53 @@ pub fn dot_rows_bias_i8(q: &[i8], cols: usize, xq: &[i8], bias: &[i32], sums: &m
     }
 }
 
+/// `v` saturated to the i16 range.
+#[inline(always)]
+pub fn sat16(v: i32) -> i16 {
+    v.clamp(i16::MIN as i32, i16::MAX as i32) as i16
+}
+
+/// `Σ a[i]·sat16(b[i])` of int8 values and i32 values taken as i16, saturated (wrapping i32),
+/// over the shorter length.
+pub fn dot_i8_q15(a: &[i8], b: &[i32]) -> i32 {
+    a.iter().zip(b).fold(0i32, |s, (&x, &y)| {
+        s.wrapping_add(x as i32 * sat16(y) as i32)
+    })
+}
+
+/// The rows a strided row-sum writes: those `r < len` whose `cols` values from `r · stride`
+/// lie in a matrix of `q_len` elements (`len` of them for `cols == 0`).
+pub fn strided_rows(q_len: usize, stride: usize, cols: usize, len: usize) -> usize {
+    if cols == 0 {
+        len
+    } else if q_len < cols {
+        0
+    } else {
+        ((q_len - cols) / stride.max(1) + 1).min(len)
+    }
+}
+
+/// The row sums of a strided int8 matrix: `sums[r] = Σ_c q[r · stride + c] · x[c]` (wrapping)
+/// for the first [`strided_rows`] rows, with an int8 vector (`x8`) or one of i32 values taken as
+/// i16, saturated (`x16`; [`dot_i8_q15`]), of `cols` values (one of them non-empty, or both
+/// empty); the rest of `sums` is left alone. Every optimised variant
+/// (`kernels::dot_rows_strided_i8` / `_q15`) returns exactly this.
+pub fn dot_rows_strided(q: &[i8], stride: usize, x8: &[i8], x16: &[i32], sums: &mut [i32]) {
+    let cols = x8.len().max(x16.len());
+    let n = strided_rows(q.len(), stride, cols, sums.len());
+    for (r, a) in sums.iter_mut().take(n).enumerate() {
+        let row = q
+            .get(r * stride..)
+            .and_then(|t| t.get(..cols))
+            .unwrap_or(&[]);
+        *a = if x16.is_empty() {
+            dot_i8(row, x8)
+        } else {
+            dot_i8_q15(row, x16)
+        };
+    }
+}
+
 /// `(a · b + 2^31) >> 32` in i64 (always within i32: `|a · b| ≤ 2^62`).
 #[inline(always)]
 pub fn mul_hi_round(a: i32, b: i32) -> i32 {

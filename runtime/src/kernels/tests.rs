@@ -256,6 +256,55 @@ fn every_i8_row_sum_with_bias_equals_reference() {
     }
 }
 
+/// The strided row sums (attention scores over cached keys, the weighted sum over transposed
+/// values) against the reference: strides below, at and above the columns, i16 values past the
+/// i16 range (saturated), short matrices.
+#[test]
+fn strided_row_sums_equal_reference() {
+    for seed in 0..seeds(8) {
+        let mut rng = Rng::new(200 + seed);
+        for _ in 0..if cfg!(miri) { 6 } else { 60 } {
+            let rows = (rng.next_u64() % 13) as usize;
+            let cols = [0usize, 1, 3, 4, 8, 24, 48, 52][(rng.next_u64() % 8) as usize];
+            let stride = match rng.next_u64() % 4 {
+                0 => cols,
+                1 => cols + 4 * (rng.next_u64() % 30) as usize,
+                2 => cols + (rng.next_u64() % 7) as usize,
+                _ => (rng.next_u64() % (cols as u64 + 1)) as usize,
+            };
+            let len = rows * stride.max(cols) + (rng.next_u64() % 5) as usize;
+            let q: Vec<i8> = (0..len).map(|_| rng.i8()).collect();
+            let x8: Vec<i8> = (0..cols).map(|_| rng.i8()).collect();
+            let x16: Vec<i32> = (0..cols)
+                .map(|_| rng.next_u64() as i32 >> (rng.next_u64() % 32))
+                .collect();
+            let out_len = rows + (rng.next_u64() % 3) as usize;
+            let mut want = std::vec![-7i32; out_len];
+            reference::dot_rows_strided(&q, stride, &x8, &[], &mut want);
+            let mut got = std::vec![-7i32; out_len];
+            dot_rows_strided_i8(&q, stride, &x8, &mut got);
+            assert_eq!(got, want, "i8 rows={rows} cols={cols} stride={stride}");
+            let mut want = std::vec![-7i32; out_len];
+            reference::dot_rows_strided(&q, stride, &[], &x16, &mut want);
+            let mut got = std::vec![-7i32; out_len];
+            dot_rows_strided_q15(&q, stride, &x16, &mut got);
+            assert_eq!(got, want, "q15 rows={rows} cols={cols} stride={stride}");
+            // the definition: row r from r · stride, i16 values saturated
+            for (r, &v) in want.iter().enumerate().take(rows.min(out_len)) {
+                if cols > 0 && r * stride + cols <= q.len() {
+                    let row = &q[r * stride..r * stride + cols];
+                    let d: i64 = row
+                        .iter()
+                        .zip(&x16)
+                        .map(|(&a, &b)| a as i64 * b.clamp(-32768, 32767) as i64)
+                        .sum();
+                    assert_eq!(v, d as i32, "definition row {r}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn every_i8_row_kernel_is_bit_identical_to_reference() {
     // Row counts around the blocks (4 rows), columns around every unroll (4, 8, 16) and the

@@ -262,7 +262,7 @@ pub fn dot_rows_i8_dsp(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
         return;
     };
     let sums = crate::slices::head_mut(sums, rows(q, cols, sums.len()));
-    rows_dsp(q, cols, x, None, sums);
+    rows_dsp(q, cols, Input::I8(x), None, sums);
 }
 
 /// The exact row sums plus a bias with the DSP extension ([`rows_dsp`] from the bias: no pass
@@ -273,23 +273,109 @@ pub fn dot_rows_bias_i8_dsp(q: &[i8], cols: usize, xq: &[i8], bias: &[i32], sums
         return;
     };
     let n = rows(q, cols, sums.len()).min(bias.len());
-    rows_dsp(q, cols, x, Some(bias), crate::slices::head_mut(sums, n));
+    rows_dsp(
+        q,
+        cols,
+        Input::I8(x),
+        Some(bias),
+        crate::slices::head_mut(sums, n),
+    );
 }
 
-/// `sums[r] = bias[r] + Σ_c q[r][c] · x[c]` (wrapping; 0 for a missing `bias`) for the rows `r
-/// < sums.len() ≤ q.len() / cols` (`x`: `[cols]`; `bias`, if any, at least as long as `sums`).
-/// The input is sign-extended into pairs of i16 on the stack ([`split_word`], [`CHUNK`] columns
-/// at a time), so the inner loop ([`pairs_sums`]: two rows, eight columns per step) only loads
-/// it; the first chunk starts from the bias, the next from the sums so far. An odd last row runs
-/// [`dot_i8_dsp`], and so does every row of a matrix whose rows are not word-aligned (`cols % 4
-/// != 0`; never, for the demo model). Inlined (with its assembly loop) into the caller, so that
-/// it adds no stack frame of its own.
+/// The row sums of a strided int8 matrix with an int8 or i16 vector, with the DSP extension
+/// ([`rows_dsp`] from zero): the attention scores over the cached keys and the weighted sum
+/// over the cached values. Bit for bit [`crate::kernels::reference::dot_rows_strided`]. Out of
+/// line: one copy for both vector types, and its input buffer on the stack only during the call.
+#[inline(never)]
+pub fn dot_rows_strided_dsp(q: &[i8], stride: usize, x: Input<'_>, sums: &mut [i32]) {
+    let n = crate::kernels::reference::strided_rows(q.len(), stride, x.len(), sums.len());
+    rows_dsp(q, stride, x, None, crate::slices::head_mut(sums, n));
+}
+
+/// The vector of a row-sum kernel: int8 (matrix products, attention scores) or i32 values taken
+/// as i16, saturated (attention probabilities in Q0.15).
+#[derive(Clone, Copy)]
+pub enum Input<'a> {
+    /// int8 values.
+    I8(&'a [i8]),
+    /// i32 values saturated to the i16 range.
+    I16(&'a [i32]),
+}
+
+impl Input<'_> {
+    /// Its length (the columns of the product).
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        match self {
+            Input::I8(x) => x.len(),
+            Input::I16(x) => x.len(),
+        }
+    }
+
+    /// Whether it is empty.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Columns `at .. at + len` (`len % 4 == 0`) as [`pairs_sums`] reads them: per four columns
+    /// the even pair (0, 2) and the odd pair (1, 3) of i16, low half first, into `xs[..len / 2]`.
+    #[inline(always)]
+    fn expand(&self, at: usize, len: usize, xs: &mut [core::mem::MaybeUninit<u32>]) {
+        match self {
+            Input::I8(x) => {
+                let part = x.get(at..at + len).unwrap_or(&[]);
+                for (c, pair) in part.chunks_exact(4).zip(xs.chunks_exact_mut(2)) {
+                    let (e, o) = split_word(word(c));
+                    if let [pe, po] = pair {
+                        pe.write(e);
+                        po.write(o);
+                    }
+                }
+            }
+            Input::I16(x) => {
+                let part = x.get(at..at + len).unwrap_or(&[]);
+                for (c, pair) in part.chunks_exact(4).zip(xs.chunks_exact_mut(2)) {
+                    let h = |v: &i32| crate::kernels::reference::sat16(*v) as u16 as u32;
+                    if let ([a, b, c, d], [pe, po]) = (c, pair) {
+                        pe.write(h(a) | h(c) << 16);
+                        po.write(h(b) | h(d) << 16);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `Σ row[i] · x[i]` (wrapping), for the rows the assembly loop does not take.
+    #[inline(always)]
+    fn dot(&self, row: &[i8]) -> i32 {
+        match self {
+            Input::I8(x) => dot_i8_dsp(row, x),
+            Input::I16(x) => crate::kernels::reference::dot_i8_q15(row, x),
+        }
+    }
+}
+
+/// `sums[r] = bias[r] + Σ_c q[r · stride + c] · x[c]` (wrapping; 0 for a missing `bias`) for
+/// the rows `r < sums.len()`, each of which must lie in `q` (`x`: `[cols]`; `bias`, if any, at
+/// least as long as `sums`). The input is sign-extended (int8) or packed (i16) into pairs of i16
+/// on the stack ([`Input::expand`], [`CHUNK`] columns at a time), so the inner loop
+/// ([`pairs_sums`]: two rows, eight columns per step) only loads it; the first chunk starts from
+/// the bias, the next from the sums so far. An odd last row runs [`Input::dot`], and so do all
+/// rows when they are not word-aligned or the columns not a multiple of 4 (never, for the demo
+/// model). Inlined (with its assembly loop) into the caller, so that it adds no stack frame of
+/// its own.
 #[inline(always)]
-fn rows_dsp(q: &[i8], cols: usize, x: &[i8], bias: Option<&[i32]>, sums: &mut [i32]) {
+fn rows_dsp(q: &[i8], stride: usize, x: Input<'_>, bias: Option<&[i32]>, sums: &mut [i32]) {
+    let cols = x.len();
     let start = |r: usize| bias.and_then(|b| b.get(r)).copied().unwrap_or(0);
-    let n = q.len().checked_div(cols).map_or(0, |r| sums.len().min(r));
-    let aligned = (q.as_ptr() as usize) % 4 == 0 && cols % 4 == 0;
-    let pairs = if aligned { n / 2 } else { 0 };
+    let n = sums.len();
+    let aligned = (q.as_ptr() as usize) % 4 == 0 && cols % 4 == 0 && stride % 4 == 0;
+    let pairs = if aligned && stride >= cols && cols > 0 {
+        n / 2
+    } else {
+        0
+    };
     if pairs > 0 {
         let Some(s2) = sums.get_mut(..2 * pairs) else {
             return;
@@ -305,24 +391,17 @@ fn rows_dsp(q: &[i8], cols: usize, x: &[i8], bias: Option<&[i32]>, sums: &mut [i
         let mut at = 0;
         while at < cols {
             let len = (cols - at).min(CHUNK);
-            let part = x.get(at..at + len).unwrap_or(&[]);
-            for (c, pair) in part.chunks_exact(4).zip(xs.chunks_exact_mut(2)) {
-                let (e, o) = split_word(word(c));
-                if let [pe, po] = pair {
-                    pe.write(e);
-                    po.write(o);
-                }
-            }
+            x.expand(at, len, &mut xs);
             // SAFETY: `pairs ≥ 1`; `len % 4 == 0` (`cols`, `at`, CHUNK multiples of 4) and
-            // `at + len ≤ cols = stride`; `q + at` and `cols` are multiples of 4 (`aligned`);
-            // the rows `i < 2 · pairs ≤ n ≤ q.len() / cols` lie in `q`, so their bytes
-            // `at .. at + len` are readable; the `len / 2 ≤ CHUNK / 2` words of `xs` it reads
-            // were all written above (`x` has `cols ≥ at + len` bytes); `init` is the bias (at
-            // least `2 · pairs` long) or `s2`, and `s2` holds `2 · pairs` i32s.
+            // `at + len ≤ cols ≤ stride`; `q + at` and `stride` are multiples of 4 (`aligned`);
+            // the rows `i < 2 · pairs ≤ n` lie in `q` (this function's contract), so their
+            // bytes `at .. at + len` are readable; the `len / 2 ≤ CHUNK / 2` words of `xs` it
+            // reads were all written by `expand` (`x` has `cols ≥ at + len` values); `init` is
+            // the bias (at least `2 · pairs` long) or `s2`, and `s2` holds `2 · pairs` i32s.
             unsafe {
                 pairs_sums(
                     q.as_ptr().wrapping_add(at),
-                    cols,
+                    stride,
                     xs.as_ptr().cast::<u32>(),
                     len,
                     pairs,
@@ -334,19 +413,13 @@ fn rows_dsp(q: &[i8], cols: usize, x: &[i8], bias: Option<&[i32]>, sums: &mut [i
             at += len;
         }
     }
-    let first = 2 * pairs;
-    let q_rest = q.get(first * cols..).unwrap_or(&[]);
-    let rest = sums.get_mut(first..n).unwrap_or(&mut []);
-    for (i, (a, row)) in rest
-        .iter_mut()
-        .zip(q_rest.chunks_exact(cols.max(1)))
-        .enumerate()
-    {
-        *a = start(first + i).wrapping_add(dot_i8_dsp(row, x));
-    }
-    if cols == 0 {
-        for (i, a) in sums.iter_mut().enumerate() {
-            *a = start(i);
+    for r in 2 * pairs..n {
+        let row = q
+            .get(r * stride..)
+            .and_then(|t| t.get(..cols))
+            .unwrap_or(&[]);
+        if let Some(a) = sums.get_mut(r) {
+            *a = start(r).wrapping_add(x.dot(row));
         }
     }
 }
