@@ -544,9 +544,15 @@ impl RecurrentSpec {
             let gh: &mut [i32] = head_mut(bytemuck::cast_slice_mut(&mut *s.g2), gn); // [G*H]
             l.w_ih.sums(head(u, if k == 0 { w } else { rw }), gi);
             l.w_hh.sums(h, gh);
-            // both onto Q3.12 (kept in i32 until the sum saturates to the tables' range)
+            // both onto Q3.12 (kept in i32 until the sum saturates to the tables' range); the
+            // LSTM adds them at once (`gi` = the gates' pre-activations), the GRU needs `W_hn h`
             l.w_ih.requant(gi, q12);
-            l.w_hh.requant(gh, q12);
+            if self.cell == Cell::Lstm {
+                l.w_hh
+                    .requant_into(gh, gi, |a, b| sat_i16(a + q12(b)) as i32);
+            } else {
+                l.w_hh.requant(gh, q12);
+            }
             let (g0, g1) = split(gi, 2 * hid); // LSTM i|f, g|o; GRU r|z, n
             let (h0, h1) = split(gh, 2 * hid);
             let gate = |a: &[i32], b: &[i32], j: usize| {
@@ -561,19 +567,18 @@ impl RecurrentSpec {
                         None => &mut *h,
                         Some(_) => head_mut(&mut *s.q8, hid),
                     };
-                    // Q0.15 × Q0.15 products fit i32 (|σ|, |tanh| ≤ 2^15)
+                    // Q0.15 × Q0.15 products fit i32 (|σ|, |tanh| ≤ 2^15); the pre-activations
+                    // in `gi` are within the i16 range
                     let (ia, fa) = split(g0, hid);
-                    let (ib, fb) = split(h0, hid);
                     let (ga, oa) = split(g1, hid);
-                    let (gb, ob) = split(h1, hid);
-                    let pre = |a: &i32, b: &i32| sat_i16(a + b);
-                    let units = ia.iter().zip(ib).zip(fa.iter().zip(fb));
-                    let units = units.zip(ga.iter().zip(gb)).zip(oa.iter().zip(ob));
-                    for ((cj, mj), (((i, f), g), o)) in c.iter_mut().zip(m.iter_mut()).zip(units) {
-                        let i = sigmoid_q15(pre(i.0, i.1)) as i32;
-                        let f = sigmoid_q15(pre(f.0, f.1)) as i32;
-                        let g = tanh_q15(pre(g.0, g.1)) as i32;
-                        let o = sigmoid_q15(pre(o.0, o.1)) as i32;
+                    let units = ia.iter().zip(fa).zip(ga.iter().zip(oa));
+                    for ((cj, mj), ((&i, &f), (&g, &o))) in
+                        c.iter_mut().zip(m.iter_mut()).zip(units)
+                    {
+                        let i = sigmoid_q15(i as i16) as i32;
+                        let f = sigmoid_q15(f as i16) as i32;
+                        let g = tanh_q15(g as i16) as i32;
+                        let o = sigmoid_q15(o as i16) as i32;
                         let fc = (f * *cj as i32 + (1 << 14)) >> 15;
                         *cj = sat_i16(fc.saturating_add(rq_ig.apply_i32(i * g)));
                         let tc = tanh_q15(sat_i16(rq_c.apply_i32(*cj as i32))) as i32;

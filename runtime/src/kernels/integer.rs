@@ -219,6 +219,14 @@ impl IntMat<'_> {
         );
     }
 
+    /// `acc[r] = f(acc[r], rq_r(sums[r]))` for the rows' sums `sums` (`[rows]`): a second
+    /// product's requantized rows folded into the first's.
+    #[inline(always)]
+    pub fn requant_into(&self, sums: &[i32], acc: &mut [i32], f: impl Fn(i32, i32) -> i32) {
+        let rows = acc.iter_mut().zip(sums.iter().copied());
+        each_row(rows, self.rq, self.shift(), |a, r| *a = f(*a, r));
+    }
+
     /// `v[r] = f(rq_r(v[r]))` for the rows' sums `v` (`[rows]`), in place.
     #[inline(always)]
     pub fn requant(&self, v: &mut [i32], f: impl Fn(i32) -> i32) {
@@ -292,10 +300,18 @@ pub fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) {
     };
     // |n_i| < 2^26 (|d_i| ≤ √W · σ), so it fits i32 either way
     if r < 1 << 31 {
-        // σ > 2^9 (the usual case): d · r is a 32 × 32 → 64-bit product too
+        // σ > 2^9 (the usual case): d · r is a 32 × 32 → 64-bit product too; on the
+        // Cortex-M4/M7, when `d · 2^8` fits i32 (|d| < 2^23: always, as |x|, |μ| ≤ 2^22 and
+        // not both at the edge) the rounded shift by 24 is one rounding high-word multiply
+        // (`SMMULR`; elsewhere it does not pay)
         let r = r as i32;
         for (((o, &v), &g), &b) in elems {
-            let ni = ((v.wrapping_sub(mean) as i64 * r as i64 + (1 << 23)) >> 24) as i32;
+            let d = v.wrapping_sub(mean);
+            let ni = if cfg!(runnel_arm_dsp) && (d << 8) >> 8 == d {
+                crate::kernels::mul_hi_round(d << 8, r)
+            } else {
+                ((d as i64 * r as i64 + (1 << 23)) >> 24) as i32
+            };
             last(o, ni, g, b);
         }
     } else {
@@ -358,16 +374,18 @@ impl Requant {
     }
 }
 
-/// `x` saturated to `[−127, 127]` (the symmetric int8 range).
+/// `x` saturated to `[−127, 127]` (the symmetric int8 range). Written as the i8 range, then
+/// −128 raised, which a Cortex-M does in one `SSAT` and a conditional move.
 #[inline(always)]
 pub fn sat_i8(x: i32) -> i8 {
-    x.clamp(-127, 127) as i8
+    x.clamp(i8::MIN as i32, i8::MAX as i32).max(-127) as i8
 }
 
-/// `x` saturated to `[−32767, 32767]` (Q3.12 table inputs, the LSTM cell state).
+/// `x` saturated to the i16 range `[−32768, 32767]` (Q3.12 table inputs, the LSTM cell state;
+/// one `SSAT` on a Cortex-M).
 #[inline(always)]
 pub fn sat_i16(x: i32) -> i16 {
-    x.clamp(-32767, 32767) as i16
+    x.clamp(i16::MIN as i32, i16::MAX as i32) as i16
 }
 
 /// Table lookup with linear interpolation: `t[i] + round((t[i+1] − t[i]) · f / 2^bits)` (halves
@@ -521,7 +539,7 @@ mod tests {
         assert_eq!((half.apply(3), half.apply(-3), half.apply(1)), (2, -1, 1)); // halves up
         assert_eq!(
             (sat_i8(300), sat_i8(-300), sat_i16(-40000)),
-            (127, -127, -32767)
+            (127, -127, -32768)
         );
     }
 
