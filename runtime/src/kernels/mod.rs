@@ -146,9 +146,10 @@ pub fn rows_i8_via_sums(
 
 /// The exact dot products of the rows of an int8 matrix with one int8 vector (`sums[r] =
 /// dot(q row r, xq[..cols])`), with the matrix-level kernel this build selected: on the
-/// Cortex-M4/M7 four rows per pass in one assembly loop (DSP extension), on RV32 four rows ×
-/// eight columns per iteration, on x86_64 four rows per pass with AVX2 or AVX-512 VNNI (chosen
-/// per process). Bit for bit [`reference::dot_rows_i8`].
+/// Cortex-M4/M7 two rows × eight columns per step over the once sign-extended input in one
+/// assembly loop (DSP extension), on RV32 four rows × eight columns per iteration, on x86_64
+/// four rows per pass with AVX2 or AVX-512 VNNI (chosen per process). Bit for bit
+/// [`reference::dot_rows_i8`].
 #[inline]
 pub fn dot_rows_i8(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
     isa::dot_rows_i8(q, cols, xq, sums)
