@@ -14,6 +14,7 @@ use core::fmt;
 use crate::blocks::{Probe, Scratch, ScratchNeed, Site, StepCtx};
 use crate::error::Error;
 use crate::format::BlockEntry;
+use crate::kernels::accel;
 use crate::kernels::integer::{
     norm_i8, rq_at, sat_i16, sat_i8, sat_x, sigmoid_q15, tanh_q15, IntMat,
 };
@@ -571,6 +572,10 @@ impl RecurrentSpec {
                     // in `gi` are within the i16 range
                     let (ia, fa) = split(g0, hid);
                     let (ga, oa) = split(g1, hid);
+                    // every unit at once where the CPU has a kernel for it (x86_64, exactly
+                    // this loop's values); the loop then has no units left
+                    let done = accel::lstm_cell(gi, hid, [rq_ig, rq_c, rq_h], c, m);
+                    let c: &mut [i16] = if done { &mut [] } else { c };
                     let units = ia.iter().zip(fa).zip(ga.iter().zip(oa));
                     for ((cj, mj), ((&i, &f), (&g, &o))) in
                         c.iter_mut().zip(m.iter_mut()).zip(units)

@@ -6,7 +6,7 @@
 //! written down.
 
 use super::int_tables::{EXP_NEG_Q15, SIGMOID_Q15, TANH_Q15};
-use super::{dot_rows_bias_i8, Mat, MatData};
+use super::{accel, dot_rows_bias_i8, Mat, MatData};
 use crate::slices::{head, split};
 
 /// Bound of the residual stream between blocks (i32 on a calibrated grid that puts the largest
@@ -193,6 +193,9 @@ impl IntMat<'_> {
     /// int8 grid.
     #[inline(never)]
     pub fn rows_to_i8(&self, at: usize, sums: &[i32], out: &mut [i8]) {
+        if accel::rescale_rows_i8(sums, crate::slices::tail(self.rq, at), self.shift(), out) {
+            return;
+        }
         self.map(at, sums, out, |o, v| *o = sat_i8(v));
     }
 
@@ -223,6 +226,9 @@ impl IntMat<'_> {
     /// product's requantized rows folded into the first's.
     #[inline(always)]
     pub fn requant_into(&self, sums: &[i32], acc: &mut [i32], f: impl Fn(i32, i32) -> i32) {
+        if accel::rescale_rows_into(sums, self.rq, self.shift(), acc, &f) {
+            return;
+        }
         let rows = acc.iter_mut().zip(sums.iter().copied());
         each_row(rows, self.rq, self.shift(), |a, r| *a = f(*a, r));
     }
@@ -230,6 +236,9 @@ impl IntMat<'_> {
     /// `v[r] = f(rq_r(v[r]))` for the rows' sums `v` (`[rows]`), in place.
     #[inline(always)]
     pub fn requant(&self, v: &mut [i32], f: impl Fn(i32) -> i32) {
+        if accel::rescale_rows(v, self.rq, self.shift(), &f) {
+            return;
+        }
         let rows = v.iter_mut().map(|a| {
             let sum = *a;
             (a, sum)
@@ -249,6 +258,9 @@ impl IntMat<'_> {
     #[inline(never)]
     pub fn to_x(&self, input: &[i8], sums: &mut [i32], x: &mut [i32], add: bool) {
         self.sums(input, sums);
+        if accel::rescale_rows_add_x(sums, self.rq, self.shift(), x, add) {
+            return;
+        }
         self.map(0, sums, x, |o, v| {
             let base = if add { *o } else { 0 };
             *o = sat_x(base.saturating_add(v));
@@ -268,6 +280,9 @@ impl IntMat<'_> {
 ///
 /// On a 32-bit core `n_i · g_i >> 32` is the high word of one `SMULL`, and the rest is 32-bit.
 pub fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) {
+    if accel::norm_i8(x, p, rms, out) {
+        return;
+    }
     let w = x.len();
     let n = w.max(1) as i64;
     let mean = if rms {

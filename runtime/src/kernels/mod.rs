@@ -1,6 +1,7 @@
 //! Compute kernels. [`mod@reference`] holds the plain versions; [`arch`] the optimised ones; the
 //! functions at this level dispatch between them and are what the model calls.
 
+pub(crate) mod accel;
 pub mod arch;
 mod int_tables;
 pub mod integer;
@@ -200,6 +201,10 @@ pub fn dot_rows_strided_i8(q: &[i8], stride: usize, x: &[i8], sums: &mut [i32]) 
     {
         arch::arm::dot_rows_strided_dsp(q, stride, arch::arm::Input::I8(x), sums)
     }
+    #[cfg(target_arch = "x86_64")]
+    if arch::x86_64::dot_rows_strided_i8(q, stride, x, sums) {
+        return;
+    }
     #[cfg(not(runnel_arm_dsp))]
     {
         let n = reference::strided_rows(q.len(), stride, x.len(), sums.len());
@@ -220,6 +225,10 @@ pub fn dot_rows_strided_q15(q: &[i8], stride: usize, x: &[i32], sums: &mut [i32]
     #[cfg(runnel_arm_dsp)]
     {
         arch::arm::dot_rows_strided_dsp(q, stride, arch::arm::Input::I16(x), sums)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if arch::x86_64::dot_rows_strided_q15(q, stride, x, sums) {
+        return;
     }
     #[cfg(not(runnel_arm_dsp))]
     {

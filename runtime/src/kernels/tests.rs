@@ -726,3 +726,275 @@ fn rope_rotate_matches_f64() {
         assert!((out[d + 4] as f64 - (b * c + a * s)).abs() < 1e-6);
     }
 }
+
+/// The x86_64 kernels of the integer mode (`arch::x86_64::integer`) against their plain
+/// references, bit for bit, on fixed seeds and random inputs (every shift of the
+/// requantization, saturating edges, every SIMD tail).
+#[cfg(target_arch = "x86_64")]
+mod x86_integer {
+    extern crate std;
+
+    use super::{seeds, Rng};
+    use crate::kernels::arch::x86_64::integer as k;
+    use crate::kernels::integer::{isqrt, Requant, X_MAX};
+    use crate::kernels::reference;
+    use std::vec::Vec;
+
+    fn avx2() -> bool {
+        std::is_x86_feature_detected!("avx2")
+    }
+
+    /// A random i32 from a random number of bits (small and full-range values alike).
+    fn int(rng: &mut Rng) -> i32 {
+        (rng.next_u64() as i32) >> (rng.next_u64() % 32)
+    }
+
+    fn requant(rng: &mut Rng) -> Requant {
+        Requant {
+            m: (rng.next_u64() % (1 << 31)) as i32,
+            shift: (rng.next_u64() % 63) as u8,
+        }
+    }
+
+    #[test]
+    fn row_sums_with_bias_vnni_equal_reference() {
+        if !(avx2()
+            && std::is_x86_feature_detected!("avx512vnni")
+            && std::is_x86_feature_detected!("avx512vl"))
+        {
+            return;
+        }
+        for seed in 0..seeds(8) {
+            let mut rng = Rng::new(300 + seed);
+            for case in 0..60 {
+                let rows = (rng.next_u64() % 40) as usize;
+                let cols = [0, 1, 31, 32, 33, 64, 96, 100, 192, 260][case % 10];
+                let extreme = case % 7 == 0;
+                let byte = |rng: &mut Rng| {
+                    if extreme {
+                        [-128i8, 127][(rng.next_u64() & 1) as usize]
+                    } else {
+                        rng.i8()
+                    }
+                };
+                let q: Vec<i8> = (0..rows * cols).map(|_| byte(&mut rng)).collect();
+                let xq: Vec<i8> = (0..cols).map(|_| byte(&mut rng)).collect();
+                let bias: Vec<i32> = (0..rows + 2).map(|_| int(&mut rng)).collect();
+                for (out_len, nb) in [(rows, rows), (rows + 3, rows + 2), (rows + 1, rows / 2)] {
+                    let mut want = std::vec![-7i32; out_len];
+                    reference::dot_rows_bias_i8(&q, cols, &xq, &bias[..nb], &mut want);
+                    let mut got = std::vec![-7i32; out_len];
+                    // SAFETY: the CPU reported AVX2, AVX-512 VNNI and VL (checked above).
+                    unsafe { k::dot_rows_bias_i8_vnni(&q, cols, &xq, &bias[..nb], &mut got) };
+                    assert_eq!(got, want, "rows {rows} cols {cols} bias {nb} seed {seed}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn row_requantization_equals_reference_for_every_shift() {
+        if !avx2() {
+            return;
+        }
+        for seed in 0..seeds(4) {
+            let mut rng = Rng::new(400 + seed);
+            for shift in 0..=62u32 {
+                let n = (rng.next_u64() % 150) as usize;
+                let sums: Vec<i32> = (0..n).map(|_| int(&mut rng)).collect();
+                let ms: Vec<i32> = (0..n + (rng.next_u64() % 2) as usize)
+                    .map(|_| (rng.next_u64() % (1 << 31)) as i32)
+                    .collect();
+                let mut want = sums.clone();
+                k::rescale_rows_ref(&mut want, &ms, shift);
+                let mut got = sums.clone();
+                // SAFETY: the CPU reported AVX2 (checked above).
+                unsafe { k::rescale_rows_avx2(&mut got, &ms, shift, |v| v) };
+                assert_eq!(got, want, "rescale shift {shift} n {n}");
+                let q12 = |v: i32| v.clamp(-(1 << 29), 1 << 29);
+                let mut got = sums.clone();
+                // SAFETY: as above.
+                unsafe { k::rescale_rows_avx2(&mut got, &ms, shift, q12) };
+                let clamped: Vec<i32> = want.iter().map(|&v| q12(v)).collect();
+                assert_eq!(got, clamped, "rescale and clamp shift {shift} n {n}");
+                let (mut want, mut got) = (std::vec![5i8; n], std::vec![5i8; n]);
+                k::rescale_rows_i8_ref(&sums, &ms, shift, &mut want);
+                // SAFETY: as above.
+                unsafe { k::rescale_rows_i8_avx2(&sums, &ms, shift, &mut got) };
+                assert_eq!(got, want, "to int8 shift {shift} n {n}");
+                let base: Vec<i32> = (0..n)
+                    .map(|i| match i % 4 {
+                        0 => int(&mut rng),
+                        1 => i32::MAX - (rng.next_u64() % 1000) as i32,
+                        2 => i32::MIN + (rng.next_u64() % 1000) as i32,
+                        _ => (rng.next_u64() % (2 * X_MAX as u64)) as i32 - X_MAX,
+                    })
+                    .collect();
+                let acc0: Vec<i32> = (0..n).map(|_| int(&mut rng) >> 2).collect();
+                let into =
+                    |a: i32, b: i32| (a + b.clamp(-(1 << 29), (1 << 29) - 1)).clamp(-32768, 32767);
+                let (mut want, mut got) = (acc0.clone(), acc0.clone());
+                k::rescale_rows_into_ref(&sums, &ms, shift, &mut want, into);
+                // SAFETY: as above.
+                unsafe { k::rescale_rows_into_avx2(&sums, &ms, shift, &mut got, into) };
+                assert_eq!(got, want, "into shift {shift} n {n}");
+                for add in [false, true] {
+                    let (mut want, mut got) = (base.clone(), base.clone());
+                    k::rescale_rows_add_x_ref(&sums, &ms, shift, &mut want, add);
+                    // SAFETY: as above.
+                    unsafe { k::rescale_rows_add_x_avx2(&sums, &ms, shift, &mut got, add) };
+                    assert_eq!(got, want, "to x shift {shift} n {n} add {add}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strided_row_sums_equal_reference() {
+        if !avx2() {
+            return;
+        }
+        let vnni_ok = std::is_x86_feature_detected!("avx512vnni")
+            && std::is_x86_feature_detected!("avx512vl");
+        for seed in 0..seeds(8) {
+            let mut rng = Rng::new(500 + seed);
+            for case in 0..80 {
+                let rows = (rng.next_u64() % 70) as usize;
+                let cols = [0usize, 1, 7, 8, 15, 16, 24, 31, 32, 33, 48, 52, 100][case % 13];
+                let stride = match rng.next_u64() % 4 {
+                    0 => cols,
+                    1 => cols + 4 * (rng.next_u64() % 30) as usize,
+                    2 => cols + (rng.next_u64() % 7) as usize,
+                    _ => (rng.next_u64() % (cols as u64 + 1)) as usize,
+                };
+                let len = rows * stride.max(cols) + (rng.next_u64() % 40) as usize;
+                let q: Vec<i8> = (0..len).map(|_| rng.i8()).collect();
+                let x8: Vec<i8> = (0..cols).map(|_| rng.i8()).collect();
+                let x16: Vec<i32> = (0..cols)
+                    .map(|i| match i % 3 {
+                        0 => int(&mut rng),
+                        _ => (rng.next_u64() % 32769) as i32,
+                    })
+                    .collect();
+                let out_len = rows + (rng.next_u64() % 3) as usize;
+                let mut want = std::vec![-7i32; out_len];
+                reference::dot_rows_strided(&q, stride, &x8, &[], &mut want);
+                for vnni in [false, vnni_ok] {
+                    let mut got = std::vec![-7i32; out_len];
+                    // SAFETY: the CPU reported AVX2 (and VNNI, VL where used).
+                    unsafe { k::dot_rows_strided_i8_avx2(&q, stride, &x8, &mut got, vnni) };
+                    assert_eq!(
+                        got, want,
+                        "i8 rows {rows} cols {cols} stride {stride} vnni {vnni}"
+                    );
+                }
+                let mut want = std::vec![-7i32; out_len];
+                reference::dot_rows_strided(&q, stride, &[], &x16, &mut want);
+                let mut got = std::vec![-7i32; out_len];
+                // SAFETY: the CPU reported AVX2.
+                unsafe { k::dot_rows_strided_q15_avx2(&q, stride, &x16, &mut got) };
+                assert_eq!(got, want, "q15 rows {rows} cols {cols} stride {stride}");
+            }
+        }
+    }
+
+    #[test]
+    fn lstm_cell_equals_reference() {
+        if !avx2() {
+            return;
+        }
+        for seed in 0..seeds(8) {
+            let mut rng = Rng::new(600 + seed);
+            for case in 0..60 {
+                let hid = (rng.next_u64() % 40) as usize;
+                // Q3.12 pre-activations in the i16 range, and sometimes beyond (taken as i16)
+                let g: Vec<i32> = (0..4 * hid)
+                    .map(|_| {
+                        if case % 5 == 0 {
+                            int(&mut rng)
+                        } else {
+                            (rng.next_u64() % 65536) as i32 - 32768
+                        }
+                    })
+                    .collect();
+                let c0: Vec<i16> = (0..hid + 1).map(|_| rng.next_u64() as i16).collect();
+                let mut rq = [requant(&mut rng), requant(&mut rng), requant(&mut rng)];
+                if case % 2 == 0 {
+                    rq[0].shift = 40 + (rng.next_u64() % 20) as u8;
+                    rq[1].shift = 20 + (rng.next_u64() % 20) as u8;
+                    rq[2].shift = 45 + (rng.next_u64() % 15) as u8;
+                }
+                assert!(k::lstm_cell_fits(&g, hid, rq));
+                let mlen = hid.saturating_sub(case % 2);
+                let (mut cw, mut cg) = (c0.clone(), c0.clone());
+                let (mut mw, mut mg) = (std::vec![3i8; mlen], std::vec![3i8; mlen]);
+                k::lstm_cell_ref(&g, hid, rq, &mut cw, &mut mw);
+                // SAFETY: the CPU reported AVX2; the operands fit (asserted above).
+                unsafe { k::lstm_cell_avx2(&g, hid, rq, &mut cg, &mut mg) };
+                assert_eq!((cg, mg), (cw, mw), "hid {hid} rq {rq:?} seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn norms_equal_reference() {
+        if !avx2() {
+            return;
+        }
+        for seed in 0..seeds(8) {
+            let mut rng = Rng::new(700 + seed);
+            for case in 0..60 {
+                let w = 1 + (rng.next_u64() % 200) as usize;
+                let spread = [X_MAX, 1 << 12, 300, 3][case % 4]; // σ from large to tiny
+                let centre = (rng.next_u64() % (X_MAX as u64)) as i32 - X_MAX / 2;
+                let x: Vec<i32> = (0..w)
+                    .map(|_| {
+                        let v = centre as i64 + (rng.next_u64() % (2 * spread as u64)) as i64
+                            - spread as i64;
+                        v.clamp(-(X_MAX as i64), X_MAX as i64) as i32
+                    })
+                    .collect();
+                let mut p: Vec<i32> = (0..2 * w)
+                    .map(|i| match (i + case) % 5 {
+                        0 => i32::MAX - (rng.next_u64() % (1 << 26)) as i32,
+                        1 => i32::MIN + (rng.next_u64() % (1 << 26)) as i32,
+                        _ => int(&mut rng),
+                    })
+                    .collect();
+                let eps = rng.next_u64() >> (rng.next_u64() % 64);
+                p.extend([
+                    (rng.next_u64() % 34) as i32,
+                    eps as u32 as i32,
+                    (eps >> 32) as i32,
+                ]);
+                assert!(k::norm_i8_fits(&x, &p));
+                for rms in [false, true] {
+                    let n = w - (case % 3).min(w - 1);
+                    let (mut want, mut got) = (std::vec![9i8; n], std::vec![9i8; n]);
+                    k::norm_i8_ref(&x, &p, rms, &mut want);
+                    // SAFETY: the CPU reported AVX2; the operands fit (asserted above).
+                    unsafe { k::norm_i8_avx2(&x, &p, rms, &mut got) };
+                    assert_eq!(got, want, "w {w} rms {rms} spread {spread} seed {seed}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_isqrt_is_the_exact_floor() {
+        let mut rng = Rng::new(800);
+        let check = |v: u64| assert_eq!(k::isqrt_fast(v), isqrt(v), "{v}");
+        for v in 0..10_000 {
+            check(v);
+        }
+        for s in [1u64 << 16, 1 << 26, (1 << 32) - 1, 3037000499] {
+            for v in [s * s - 1, s * s, s * s + 1] {
+                check(v);
+            }
+        }
+        check(u64::MAX);
+        for _ in 0..if cfg!(miri) { 100 } else { 200_000 } {
+            check(rng.next_u64() >> (rng.next_u64() % 64));
+        }
+    }
+}

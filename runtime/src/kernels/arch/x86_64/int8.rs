@@ -96,7 +96,7 @@ pub(crate) unsafe fn dot_rows_i8_avx2(q: &[i8], cols: usize, xq: &[i8], sums: &m
 /// The CPU must support AVX-512 VNNI and AVX-512 VL.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn dpbusd(acc: __m256i, u: __m256i, x: __m256i) -> __m256i {
+pub(super) unsafe fn dpbusd(acc: __m256i, u: __m256i, x: __m256i) -> __m256i {
     let mut acc = acc;
     // SAFETY: register-only instruction the caller's CPU has (its contract); no memory, no flags.
     unsafe {

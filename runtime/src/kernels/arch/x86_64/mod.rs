@@ -8,6 +8,7 @@ use crate::kernels::reference;
 
 mod float;
 mod int8;
+pub(crate) mod integer;
 pub(crate) mod vmath;
 pub use float::{matvec_f16, matvec_f32};
 
@@ -165,10 +166,54 @@ pub fn dot_rows_i8(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
     }
 }
 
+/// The row sums plus a bias ([`reference::dot_rows_bias_i8`]): with AVX-512 VNNI eight rows
+/// per pass with the bias added in the vector ([`integer::dot_rows_bias_i8_vnni`]), else
 /// [`crate::kernels::dot_rows_bias_i8_via`] over [`dot_rows_i8`].
 #[inline]
 pub fn dot_rows_bias_i8(q: &[i8], cols: usize, xq: &[i8], bias: &[i32], sums: &mut [i32]) {
-    crate::kernels::dot_rows_bias_i8_via(dot_rows_i8, q, cols, xq, bias, sums)
+    if cpu() & has::VNNI != 0 {
+        // SAFETY: `cpu()` says the CPU has AVX2, AVX-512 VNNI and VL.
+        unsafe { integer::dot_rows_bias_i8_vnni(q, cols, xq, bias, sums) }
+    } else {
+        crate::kernels::dot_rows_bias_i8_via(dot_rows_i8, q, cols, xq, bias, sums)
+    }
+}
+
+/// `v[r] = f(rq_r(v[r]))` (the integer mode's row requantization, `kernels::integer::rescale_i32`
+/// of each row's multiplier in `ms` and the shared `shift`, then `f`) eight rows at a time with
+/// AVX2 for `shift ≤ 62`; `false` (nothing done) otherwise.
+#[inline]
+pub fn rescale_rows(v: &mut [i32], ms: &[i32], shift: u32, f: impl Fn(i32) -> i32) -> bool {
+    if !(avx2() && shift <= 62) {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2 and the shift is in the kernel's range (both checked above).
+    unsafe { integer::rescale_rows_avx2(v, ms, shift, f) };
+    true
+}
+
+/// `out[r] = sat_i8(rq_r(sums[r]))` as [`rescale_rows`]; `false` (nothing done) where that
+/// declines.
+#[inline]
+pub fn rescale_rows_i8(sums: &[i32], ms: &[i32], shift: u32, out: &mut [i8]) -> bool {
+    if !(avx2() && shift <= 62) {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2 and the shift is in the kernel's range (both checked above).
+    unsafe { integer::rescale_rows_i8_avx2(sums, ms, shift, out) };
+    true
+}
+
+/// `x[r] = sat_x(x[r] +sat rq_r(sums[r]))` (with `add`; else `sat_x(rq_r(sums[r]))`) as
+/// [`rescale_rows`]; `false` (nothing done) where that declines.
+#[inline]
+pub fn rescale_rows_add_x(sums: &[i32], ms: &[i32], shift: u32, x: &mut [i32], add: bool) -> bool {
+    if !(avx2() && shift <= 62) {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2 and the shift is in the kernel's range (both checked above).
+    unsafe { integer::rescale_rows_add_x_avx2(sums, ms, shift, x, add) };
+    true
 }
 
 /// [`crate::kernels::rows_i8_via_sums`] over [`dot_rows_i8`], as on the other instruction sets.
@@ -183,6 +228,78 @@ pub fn rows_i8(
     out: &mut [f32],
 ) {
     crate::kernels::rows_i8_via_sums(dot_rows_i8, q, scales, cols, xq, sx, bias, out)
+}
+
+/// The integer step's LSTM cell ([`crate::kernels::accel::lstm_cell`]) with AVX2, where
+/// [`integer::lstm_cell_fits`]; `false` (nothing done) otherwise.
+#[inline]
+pub fn lstm_cell(
+    g: &[i32],
+    hid: usize,
+    rq: [crate::kernels::integer::Requant; 3],
+    c: &mut [i16],
+    m: &mut [i8],
+) -> bool {
+    if !(avx2() && integer::lstm_cell_fits(g, hid, rq)) {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2 and the operands fit the kernel (both checked above).
+    unsafe { integer::lstm_cell_avx2(g, hid, rq, c, m) };
+    true
+}
+
+/// `acc[r] = f(acc[r], rq_r(sums[r]))` as [`rescale_rows`]; `false` (nothing done) where that
+/// declines.
+#[inline]
+pub fn rescale_rows_into(
+    sums: &[i32],
+    ms: &[i32],
+    shift: u32,
+    acc: &mut [i32],
+    f: impl Fn(i32, i32) -> i32,
+) -> bool {
+    if !(avx2() && shift <= 62) {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2 and the shift is in the kernel's range (both checked above).
+    unsafe { integer::rescale_rows_into_avx2(sums, ms, shift, acc, f) };
+    true
+}
+
+/// [`crate::kernels::dot_rows_strided_i8`] with AVX2 (and AVX-512 VNNI where the CPU has it);
+/// `false` (nothing done) without AVX2.
+#[inline]
+pub fn dot_rows_strided_i8(q: &[i8], stride: usize, x: &[i8], sums: &mut [i32]) -> bool {
+    let f = cpu();
+    if f & has::AVX2 == 0 {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2, and AVX-512 VNNI and VL where `vnni` is set.
+    unsafe { integer::dot_rows_strided_i8_avx2(q, stride, x, sums, f & has::VNNI != 0) };
+    true
+}
+
+/// [`crate::kernels::dot_rows_strided_q15`] with AVX2; `false` (nothing done) without it.
+#[inline]
+pub fn dot_rows_strided_q15(q: &[i8], stride: usize, x: &[i32], sums: &mut [i32]) -> bool {
+    if !avx2() {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2 (checked above).
+    unsafe { integer::dot_rows_strided_q15_avx2(q, stride, x, sums) };
+    true
+}
+
+/// The integer step's LayerNorm / RMSNorm ([`crate::kernels::accel::norm_i8`]) with AVX2,
+/// where [`integer::norm_i8_fits`]; `false` (nothing done) otherwise.
+#[inline]
+pub fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) -> bool {
+    if !(avx2() && integer::norm_i8_fits(x, p)) {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2 and the operands fit the kernel (both checked above).
+    unsafe { integer::norm_i8_avx2(x, p, rms, out) };
+    true
 }
 
 /// A row-sum kernel (`q, cols, xq, sums`), as the kernel harness lists them.
