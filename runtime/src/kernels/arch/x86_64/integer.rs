@@ -580,6 +580,7 @@ pub(crate) unsafe fn lstm_cell_avx2(
 
 /// Reference: `acc[r] = f(acc[r], rq_r(sums[r]))` for the rows `r < min(sums, ms, acc
 /// lengths)` (`kernels::integer::IntMat::requant_into`).
+#[cfg(test)]
 pub(crate) fn rescale_rows_into_ref(
     sums: &[i32],
     ms: &[i32],
