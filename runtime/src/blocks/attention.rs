@@ -27,6 +27,7 @@ use half::f16;
 use crate::blocks::{f32s_finite, Probe, Scratch, ScratchNeed, Site, StepCtx, SITE_X};
 use crate::error::Error;
 use crate::format::BlockEntry;
+use crate::kernels::accel;
 use crate::kernels::integer::{exp_neg_q15, lut_i8, norm_i8, rq_at, sat_i32, sat_i8, IntMat};
 use crate::kernels::{self, all_finite, matvec, quantize_i8, rope_rotate, Mat};
 use crate::limits::MAX_DIM;
@@ -832,7 +833,13 @@ impl AttentionSpec {
                     *sc = v.clamp(-(1 << 30), 1 << 30);
                 }
             }
-            // softmax: e^(s_j − max) in Q0.15, normalised by one division per head
+            // softmax: e^(s_j − max) in Q0.15, normalised by one division per head (at once
+            // where the CPU has a kernel for it, x86_64: then the loops below have no scores)
+            let scores: &mut [i32] = if accel::softmax_q15(scores) {
+                &mut []
+            } else {
+                scores
+            };
             let max = scores.iter().copied().max().unwrap_or(0);
             let mut sum = 0u64;
             for sc in scores.iter_mut() {

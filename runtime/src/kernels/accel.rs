@@ -105,3 +105,18 @@ pub fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) -> bool {
         false
     }
 }
+
+/// The integer softmax of one attention head (`blocks::attention`'s `step_int`) on its scores
+/// (Q5.10), in place: the probabilities in Q0.15, at most 32767.
+#[inline(always)]
+pub fn softmax_q15(scores: &mut [i32]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        isa::softmax_q15(scores)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = scores;
+        false
+    }
+}

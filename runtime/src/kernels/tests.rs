@@ -899,6 +899,32 @@ mod x86_integer {
     }
 
     #[test]
+    fn softmax_equals_reference() {
+        if !avx2() {
+            return;
+        }
+        for seed in 0..seeds(8) {
+            let mut rng = Rng::new(550 + seed);
+            for case in 0..80 {
+                let n = (rng.next_u64() % 100) as usize;
+                // Q5.10 scores within ±2^30: spread over the table, or anywhere
+                let scores: Vec<i32> = (0..n)
+                    .map(|_| match case % 3 {
+                        0 => (rng.next_u64() % (1 << 31)) as i32 - (1 << 30),
+                        1 => (rng.next_u64() % 40000) as i32 - 20000,
+                        _ => (rng.next_u64() % 300) as i32,
+                    })
+                    .collect();
+                let (mut want, mut got) = (scores.clone(), scores.clone());
+                k::softmax_q15_ref(&mut want);
+                // SAFETY: the CPU reported AVX2.
+                unsafe { k::softmax_q15_avx2(&mut got) };
+                assert_eq!(got, want, "n {n} case {case} seed {seed}");
+            }
+        }
+    }
+
+    #[test]
     fn lstm_cell_equals_reference() {
         if !avx2() {
             return;

@@ -10,7 +10,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::kernels::integer::{rescale, sat_i32, sat_i8, sat_x, Requant, X_MAX};
+use crate::kernels::integer::{exp_neg_q15, rescale, sat_i32, sat_i8, sat_x, Requant, X_MAX};
 use crate::kernels::reference;
 
 /// `Σ x` over eight lanes of i32 (exact, wrapping).
@@ -958,5 +958,119 @@ pub(crate) fn norm_i8_ref(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) {
         let ni = ((v.wrapping_sub(mean) as i64 * r as i64 + (1 << 23)) >> 24) as i32;
         let t = ((ni as i64 * g as i64) >> 32) as i32;
         *o = sat_i8(t.saturating_add(b).saturating_add(half) >> e);
+    }
+}
+
+/// [`exp_neg_q15`] of eight lanes: the table pair `t[i], t[i+1]` as one 32-bit word
+/// ([`pairs8`]) at `i`, the interpolation, 0 from 16384 on.
+///
+/// # Safety
+/// AVX2.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn exp_neg8(x: __m256i) -> __m256i {
+    let u = _mm256_max_epi32(x, _mm256_setzero_si256());
+    // i ≤ 511 keeps the lookup inside the 513 entries (lanes from 16384 on are zeroed below)
+    let i = _mm256_min_epi32(_mm256_srli_epi32::<5>(u), _mm256_set1_epi32(511));
+    let table = crate::kernels::int_tables::EXP_NEG_Q15.as_ptr();
+    // SAFETY: AVX2; every index is at most 511, inside the 513 entries.
+    let pair = unsafe { pairs8(table, i) };
+    let t0 = _mm256_and_si256(pair, _mm256_set1_epi32(0xffff));
+    let t1 = _mm256_srli_epi32::<16>(pair);
+    let f = _mm256_and_si256(u, _mm256_set1_epi32(31));
+    let step = _mm256_mullo_epi32(_mm256_sub_epi32(t1, t0), f);
+    let e = _mm256_add_epi32(
+        t0,
+        _mm256_srai_epi32::<5>(_mm256_add_epi32(step, _mm256_set1_epi32(16))),
+    );
+    _mm256_andnot_si256(_mm256_cmpgt_epi32(x, _mm256_set1_epi32((16 << 10) - 1)), e)
+}
+
+/// `(e · inv + 2^30) >> 31` of eight lanes (`0 ≤ e ≤ 2^16`, `inv < 2^32`: the product fits 64
+/// bits and the result 32).
+///
+/// # Safety
+/// AVX2.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn scale_p8(e: __m256i, inv: __m256i) -> __m256i {
+    let half = _mm256_set1_epi64x(1 << 30);
+    let even = _mm256_srli_epi64::<31>(_mm256_add_epi64(_mm256_mul_epu32(e, inv), half));
+    let odd = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64::<32>(e), inv), half);
+    let odd = _mm256_slli_epi64::<1>(odd); // (odd >> 31) << 32, its low bits dropped by the blend
+    _mm256_blend_epi32::<0b1010_1010>(even, odd)
+}
+
+/// Reference: the integer softmax of `blocks::attention`'s `step_int` on one head's scores
+/// (Q5.10, within `±2^30`), in place: `e_j = exp_neg_q15(max − s_j)` (the difference wrapping
+/// as the release build's i32 subtraction), `inv = ⌊2^46 / max(1, Σe)⌋`,
+/// `p_j = min((e_j · inv + 2^30) >> 31, 32767)` in Q0.15.
+#[cfg(test)]
+pub(crate) fn softmax_q15_ref(scores: &mut [i32]) {
+    let max = scores.iter().copied().max().unwrap_or(0);
+    let mut sum = 0u64;
+    for sc in scores.iter_mut() {
+        *sc = exp_neg_q15(max.wrapping_sub(*sc)) as i32;
+        sum += *sc as u64;
+    }
+    let inv = (1u64 << 46) / sum.max(1);
+    for sc in scores.iter_mut() {
+        *sc = (((*sc as u64 * inv + (1 << 30)) >> 31) as i32).min(i16::MAX as i32);
+    }
+}
+
+/// [`softmax_q15_ref`] eight scores at a time: the maximum, [`exp_neg8`] and the sum in
+/// vector lanes (u32, flushed to u64 before they could wrap), one division, then
+/// [`scale_p8`] (for `inv < 2^32`, always: the maximum's `e` is 32768) and the clamp.
+///
+/// # Safety
+/// AVX2.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn softmax_q15_avx2(scores: &mut [i32]) {
+    let n = scores.len();
+    let max = scores.iter().copied().max().unwrap_or(0);
+    let maxv = _mm256_set1_epi32(max);
+    let mut sum = 0u64;
+    let mut sumv = _mm256_setzero_si256();
+    let mut j = 0;
+    while j + 8 <= n {
+        // SAFETY: AVX2; j + 8 <= n = scores.len(); unaligned load and store.
+        unsafe {
+            let s = _mm256_loadu_si256(scores.as_ptr().add(j).cast());
+            let e = exp_neg8(_mm256_sub_epi32(maxv, s));
+            _mm256_storeu_si256(scores.as_mut_ptr().add(j).cast(), e);
+            sumv = _mm256_add_epi32(sumv, e);
+        }
+        j += 8;
+        if j % (1 << 16) == 0 {
+            // at most 2^15 per lane per pass: flushed before a u32 lane could wrap
+            // SAFETY: AVX2.
+            sum += unsafe { lanes_u64(sumv) };
+            sumv = _mm256_setzero_si256();
+        }
+    }
+    // SAFETY: AVX2.
+    sum += unsafe { lanes_u64(sumv) };
+    for sc in &mut scores[j..] {
+        *sc = exp_neg_q15(max.wrapping_sub(*sc)) as i32;
+        sum += *sc as u64;
+    }
+    let inv = (1u64 << 46) / sum.max(1);
+    let mut j = 0;
+    if inv < 1 << 32 {
+        let iv = _mm256_set1_epi64x(inv as i64);
+        let cap = _mm256_set1_epi32(i16::MAX as i32);
+        while j + 8 <= n {
+            // SAFETY: AVX2; j + 8 <= n = scores.len(); unaligned load and store.
+            unsafe {
+                let e = _mm256_loadu_si256(scores.as_ptr().add(j).cast());
+                let p = _mm256_min_epi32(scale_p8(e, iv), cap);
+                _mm256_storeu_si256(scores.as_mut_ptr().add(j).cast(), p);
+            }
+            j += 8;
+        }
+    }
+    for sc in &mut scores[j..] {
+        *sc = (((*sc as u64 * inv + (1 << 30)) >> 31) as i32).min(i16::MAX as i32);
     }
 }

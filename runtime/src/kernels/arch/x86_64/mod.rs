@@ -302,6 +302,18 @@ pub fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) -> bool {
     true
 }
 
+/// The integer softmax of one attention head ([`crate::kernels::accel::softmax_q15`]) with
+/// AVX2; `false` (nothing done) without it.
+#[inline]
+pub fn softmax_q15(scores: &mut [i32]) -> bool {
+    if !avx2() {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2 (checked above).
+    unsafe { integer::softmax_q15_avx2(scores) };
+    true
+}
+
 /// A row-sum kernel (`q, cols, xq, sums`), as the kernel harness lists them.
 #[cfg(test)]
 pub(crate) type DotRows = fn(&[i8], usize, &[i8], &mut [i32]);
