@@ -167,7 +167,7 @@ pub fn dot_rows_i8(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
 }
 
 /// The row sums plus a bias ([`reference::dot_rows_bias_i8`]): with AVX-512 VNNI eight rows
-/// per pass with the bias added in the vector ([`integer::dot_rows_bias_i8_vnni`]), else
+/// per pass with the bias added in the vector (`integer::dot_rows_bias_i8_vnni`), else
 /// [`crate::kernels::dot_rows_bias_i8_via`] over [`dot_rows_i8`].
 #[inline]
 pub fn dot_rows_bias_i8(q: &[i8], cols: usize, xq: &[i8], bias: &[i32], sums: &mut [i32]) {
@@ -183,7 +183,7 @@ pub fn dot_rows_bias_i8(q: &[i8], cols: usize, xq: &[i8], bias: &[i32], sums: &m
 /// of each row's multiplier in `ms` and the shared `shift`, then `f`) eight rows at a time with
 /// AVX2 for `shift ≤ 62`; `false` (nothing done) otherwise.
 #[inline]
-pub fn rescale_rows(v: &mut [i32], ms: &[i32], shift: u32, f: impl Fn(i32) -> i32) -> bool {
+pub(crate) fn rescale_rows(v: &mut [i32], ms: &[i32], shift: u32, f: impl Fn(i32) -> i32) -> bool {
     if !(avx2() && shift <= 62) {
         return false;
     }
@@ -195,7 +195,7 @@ pub fn rescale_rows(v: &mut [i32], ms: &[i32], shift: u32, f: impl Fn(i32) -> i3
 /// `out[r] = sat_i8(rq_r(sums[r]))` as [`rescale_rows`]; `false` (nothing done) where that
 /// declines.
 #[inline]
-pub fn rescale_rows_i8(sums: &[i32], ms: &[i32], shift: u32, out: &mut [i8]) -> bool {
+pub(crate) fn rescale_rows_i8(sums: &[i32], ms: &[i32], shift: u32, out: &mut [i8]) -> bool {
     if !(avx2() && shift <= 62) {
         return false;
     }
@@ -207,7 +207,13 @@ pub fn rescale_rows_i8(sums: &[i32], ms: &[i32], shift: u32, out: &mut [i8]) -> 
 /// `x[r] = sat_x(x[r] +sat rq_r(sums[r]))` (with `add`; else `sat_x(rq_r(sums[r]))`) as
 /// [`rescale_rows`]; `false` (nothing done) where that declines.
 #[inline]
-pub fn rescale_rows_add_x(sums: &[i32], ms: &[i32], shift: u32, x: &mut [i32], add: bool) -> bool {
+pub(crate) fn rescale_rows_add_x(
+    sums: &[i32],
+    ms: &[i32],
+    shift: u32,
+    x: &mut [i32],
+    add: bool,
+) -> bool {
     if !(avx2() && shift <= 62) {
         return false;
     }
@@ -233,7 +239,7 @@ pub fn rows_i8(
 /// The integer step's LSTM cell ([`crate::kernels::accel::lstm_cell`]) with AVX2, where
 /// [`integer::lstm_cell_fits`]; `false` (nothing done) otherwise.
 #[inline]
-pub fn lstm_cell(
+pub(crate) fn lstm_cell(
     g: &[i32],
     hid: usize,
     rq: [crate::kernels::integer::Requant; 3],
@@ -251,7 +257,7 @@ pub fn lstm_cell(
 /// `acc[r] = f(acc[r], rq_r(sums[r]))` as [`rescale_rows`]; `false` (nothing done) where that
 /// declines.
 #[inline]
-pub fn rescale_rows_into(
+pub(crate) fn rescale_rows_into(
     sums: &[i32],
     ms: &[i32],
     shift: u32,
@@ -269,7 +275,7 @@ pub fn rescale_rows_into(
 /// [`crate::kernels::dot_rows_strided_i8`] with AVX2 (and AVX-512 VNNI where the CPU has it);
 /// `false` (nothing done) without AVX2.
 #[inline]
-pub fn dot_rows_strided_i8(q: &[i8], stride: usize, x: &[i8], sums: &mut [i32]) -> bool {
+pub(crate) fn dot_rows_strided_i8(q: &[i8], stride: usize, x: &[i8], sums: &mut [i32]) -> bool {
     let f = cpu();
     if f & has::AVX2 == 0 {
         return false;
@@ -281,7 +287,7 @@ pub fn dot_rows_strided_i8(q: &[i8], stride: usize, x: &[i8], sums: &mut [i32]) 
 
 /// [`crate::kernels::dot_rows_strided_q15`] with AVX2; `false` (nothing done) without it.
 #[inline]
-pub fn dot_rows_strided_q15(q: &[i8], stride: usize, x: &[i32], sums: &mut [i32]) -> bool {
+pub(crate) fn dot_rows_strided_q15(q: &[i8], stride: usize, x: &[i32], sums: &mut [i32]) -> bool {
     if !avx2() {
         return false;
     }
@@ -293,7 +299,7 @@ pub fn dot_rows_strided_q15(q: &[i8], stride: usize, x: &[i32], sums: &mut [i32]
 /// The integer step's LayerNorm / RMSNorm ([`crate::kernels::accel::norm_i8`]) with AVX2,
 /// where [`integer::norm_i8_fits`]; `false` (nothing done) otherwise.
 #[inline]
-pub fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) -> bool {
+pub(crate) fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) -> bool {
     if !(avx2() && integer::norm_i8_fits(x, p)) {
         return false;
     }
@@ -305,7 +311,7 @@ pub fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) -> bool {
 /// The integer softmax of one attention head ([`crate::kernels::accel::softmax_q15`]) with
 /// AVX2; `false` (nothing done) without it.
 #[inline]
-pub fn softmax_q15(scores: &mut [i32]) -> bool {
+pub(crate) fn softmax_q15(scores: &mut [i32]) -> bool {
     if !avx2() {
         return false;
     }
