@@ -109,8 +109,8 @@ enum runnel_status
   RUNNEL_ERR_NULL = 1,
   /**
    * A pointer is not aligned as required: the blob (4 bytes), a `runnel_model` or
-   * `runnel_session` object (`RUNNEL_MODEL_ALIGN` / `RUNNEL_SESSION_ALIGN`), a frame or output
-   * buffer (`float`, 4 bytes).
+   * `runnel_session` object (`RUNNEL_MODEL_ALIGN` / `RUNNEL_SESSION_ALIGN`), a float frame or
+   * an output buffer (`float` or `int32_t`, 4 bytes), an info or scales structure.
    */
   RUNNEL_ERR_MISALIGNED = 2,
   /**
@@ -143,7 +143,7 @@ enum runnel_status
    */
   RUNNEL_ERR_ARENA_TOO_SMALL = 9,
   /**
-   * The output buffer holds fewer than `runnel_model_info.output_dim` floats.
+   * The output buffer holds fewer than `runnel_model_info.output_dim` values.
    */
   RUNNEL_ERR_BUFFER_TOO_SMALL = 10,
   /**
@@ -194,6 +194,13 @@ enum runnel_status
    * the session did not change.
    */
   RUNNEL_ERR_SNAPSHOT_MISMATCH = 20,
+  /**
+   * An integer entry point (`runnel_session_step_token_int()`,
+   * `runnel_session_step_frame_int()`, `runnel_model_get_integer_scales()`) on a model that is
+   * not in the integer-only mode (convert it with `runnel convert --integer --calibrate ...`);
+   * nothing changed.
+   */
+  RUNNEL_ERR_NOT_INTEGER = 21,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -213,11 +220,13 @@ enum runnel_input_kind
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
   /**
-   * Token ids in `[0, input_dim)`: use `runnel_session_step_token()`.
+   * Token ids in `[0, input_dim)`: use `runnel_session_step_token()` (or, on an integer-only
+   * model, `runnel_session_step_token_int()`).
    */
   RUNNEL_INPUT_TOKENS = 0,
   /**
-   * Frames of `input_dim` floats: use `runnel_session_step_frame()`.
+   * Frames of `input_dim` floats: use `runnel_session_step_frame()` (or, on an integer-only
+   * model, frames of `input_dim` int8 values: `runnel_session_step_frame_int()`).
    */
   RUNNEL_INPUT_FRAMES = 1,
 };
@@ -330,6 +339,29 @@ typedef struct runnel_model_info {
   uint32_t snapshot_bytes;
 } runnel_model_info;
 
+/**
+ * The grids of an integer-only model (`runnel convert --integer`), what
+ * `runnel_model_get_integer_scales()` reports. Only needed to relate the integers of
+ * `runnel_session_step_token_int()` / `runnel_session_step_frame_int()` to real values (e.g.
+ * offline, or once at start-up): stepping, and taking the argmax of the logits, need no
+ * floating point.
+ */
+typedef struct runnel_integer_scales {
+  /**
+   * The int8 frame grid of a frame model: the int8 frame value `q` stands for the feature
+   * value `q * frame_scale` (a float frame value `v` is `q = round(v * (1 / frame_scale))`,
+   * clamped to `[-127, 127]`: how `runnel_session_step_frame()` rounds it). 1.0 for a token
+   * model.
+   */
+  float frame_scale;
+  /**
+   * The logit grid: the integer logit `l` stands for the logit `l * logit_scale` (what
+   * `runnel_session_step_token()` / `runnel_session_step_frame()` return as floats on the same
+   * model). Positive, so the largest `l` is the largest logit.
+   */
+  float logit_scale;
+} runnel_integer_scales;
+
 #if defined(RUNNEL_PTR64)
 /**
  * A stream's state: storage of `RUNNEL_SESSION_SIZE` bytes, aligned to `RUNNEL_SESSION_ALIGN`,
@@ -401,6 +433,25 @@ runnel_status runnel_model_open(struct runnel_model *model,
  */
 runnel_status runnel_model_get_info(const struct runnel_model *model,
                                     struct runnel_model_info *info);
+
+/**
+ * Reports whether an opened model is in the integer-only mode (`runnel convert --integer`), and
+ * if so its two grids (see `runnel_integer_scales`): the int8 frame grid and the logit grid of
+ * `runnel_session_step_token_int()` / `runnel_session_step_frame_int()`. The call itself does
+ * no floating-point arithmetic (the scales are copied from the blob).
+ *
+ * Returns `RUNNEL_OK` (an integer-only model; `*scales` written), `RUNNEL_ERR_NOT_INTEGER`
+ * (any other model), or `RUNNEL_ERR_NULL`, `RUNNEL_ERR_MISALIGNED` (model or scales),
+ * `RUNNEL_ERR_NOT_INITIALIZED` (model not opened), `RUNNEL_ERR_OVERLAP` (scales inside the model
+ * object). `*scales` is written only on success.
+ *
+ * # Safety
+ *
+ * `model` must be NULL or point to a model object (see `runnel_model_open()`); `scales` must be
+ * NULL or point to a writable `runnel_integer_scales`.
+ */
+runnel_status runnel_model_get_integer_scales(const struct runnel_model *model,
+                                              struct runnel_integer_scales *scales);
 
 /**
  * Starts a stream over an opened model, with its state in the caller's arena, and zeroes that
@@ -478,6 +529,64 @@ runnel_status runnel_session_step_frame(struct runnel_session *session,
                                         size_t frame_len,
                                         float *out,
                                         size_t out_len);
+
+/**
+ * Feeds one token to an integer-only token model (`runnel convert --integer`) and writes the
+ * step's `output_dim` logits to `out[0..]` as integers on the model's logit grid (the logit is
+ * `out[i] * logit_scale`, see `runnel_model_get_integer_scales()`). The whole step uses no
+ * floating point: the call for cores without an FPU. The session is the same as for
+ * `runnel_session_step_token()` (the two may be mixed on one stream; the float step returns these
+ * logits times `logit_scale`).
+ *
+ * * `out`, `out_len`: room for at least `runnel_model_info.output_dim` `int32_t`s (4-byte
+ *   aligned); exactly `output_dim` are written.
+ *
+ * Returns `RUNNEL_OK`, or `RUNNEL_ERR_NULL`, `RUNNEL_ERR_MISALIGNED` (session or out),
+ * `RUNNEL_ERR_NOT_INITIALIZED`, `RUNNEL_ERR_BUFFER_TOO_SMALL`, `RUNNEL_ERR_BAD_LENGTH`,
+ * `RUNNEL_ERR_OVERLAP` (out overlaps the session or model object, the arena or the blob),
+ * `RUNNEL_ERR_NOT_INTEGER` (a model in another mode; checked before the token),
+ * `RUNNEL_ERR_WRONG_INPUT_KIND` (a frame model), `RUNNEL_ERR_TOKEN_OUT_OF_RANGE`
+ * (`token >= input_dim`). On error, neither the session's state nor `out` changes.
+ *
+ * # Safety
+ *
+ * As for `runnel_session_step_token()`; `out` must be NULL or point to `out_len` writable
+ * `int32_t`s.
+ */
+runnel_status runnel_session_step_token_int(struct runnel_session *session,
+                                            uint32_t token,
+                                            int32_t *out,
+                                            size_t out_len);
+
+/**
+ * Feeds one frame of `input_dim` int8 values on the model's frame grid to an integer-only frame
+ * model (`runnel convert --integer`): `frame[i]` stands for the feature value
+ * `frame[i] * frame_scale` (see `runnel_model_get_integer_scales()`). Writes the step's
+ * `output_dim` logits to `out[0..]` as integers on the logit grid, as
+ * `runnel_session_step_token_int()` does. The whole step uses no floating point.
+ *
+ * * `frame`, `frame_len`: the frame (any alignment); `frame_len` must equal
+ *   `runnel_model_info.input_dim`. Any int8 value is accepted (`runnel_session_step_frame()`
+ *   rounds a float frame onto `[-127, 127]` of this grid).
+ * * `out`, `out_len`: as for `runnel_session_step_token_int()`; must not overlap `frame`.
+ *
+ * Returns `RUNNEL_OK`, or `RUNNEL_ERR_NULL`, `RUNNEL_ERR_MISALIGNED` (session or out),
+ * `RUNNEL_ERR_NOT_INITIALIZED`, `RUNNEL_ERR_NOT_INTEGER` (a model in another mode; checked before
+ * the frame), `RUNNEL_ERR_WRONG_INPUT_KIND` (a token model), `RUNNEL_ERR_BAD_LENGTH`
+ * (`frame_len != input_dim`), `RUNNEL_ERR_BUFFER_TOO_SMALL`, `RUNNEL_ERR_OVERLAP` (out overlaps
+ * the frame, the session or model object, the arena or the blob; or the frame overlaps the
+ * session object or the arena). On error, neither the session's state nor `out` changes.
+ *
+ * # Safety
+ *
+ * As for `runnel_session_step_token_int()`; `frame` must be NULL or point to `frame_len`
+ * readable bytes that do not change during the call.
+ */
+runnel_status runnel_session_step_frame_int(struct runnel_session *session,
+                                            const int8_t *frame,
+                                            size_t frame_len,
+                                            int32_t *out,
+                                            size_t out_len);
 
 /**
  * Forgets the stream: zeroes the recurrent state and empties the attention caches, as

@@ -1,5 +1,6 @@
 //! The exported `extern "C"` functions on models and sessions: opening a model, reporting on it,
-//! starting, stepping and resetting a session. Each one checks its arguments (`check`) and runs
+//! starting, stepping (in floats, or in integers on an integer-only model), resetting, saving and
+//! restoring a session. Each one checks its arguments (`check`) and runs
 //! its body inside `guard` (`panic`). (`runnel_status_message()` is in `status`.)
 
 use core::ffi::c_void;
@@ -12,7 +13,7 @@ use crate::check::{
     aligned, check_null, disjoint_from_session, model_obj, out_slice, overlaps, range_ok,
     session_obj,
 };
-use crate::info::{info_of, runnel_model_info};
+use crate::info::{info_of, integer_scales_of, runnel_integer_scales, runnel_model_info};
 use crate::layout::{
     runnel_model, runnel_session, ModelObj, SessionObj, MODEL_MAGIC, RUNNEL_MODEL_ALIGN,
     RUNNEL_MODEL_SIZE, RUNNEL_SESSION_ALIGN, RUNNEL_SESSION_SIZE, SESSION_MAGIC,
@@ -133,6 +134,49 @@ pub unsafe extern "C" fn runnel_model_get_info(
         // SAFETY: `info` is non-null, aligned and writable (the caller's contract) and does not
         // overlap the model object borrowed above (checked).
         unsafe { info.write(value) };
+        Ok(())
+    })
+}
+
+/// Reports whether an opened model is in the integer-only mode (`runnel convert --integer`), and
+/// if so its two grids (see `runnel_integer_scales`): the int8 frame grid and the logit grid of
+/// `runnel_session_step_token_int()` / `runnel_session_step_frame_int()`. The call itself does
+/// no floating-point arithmetic (the scales are copied from the blob).
+///
+/// Returns `RUNNEL_OK` (an integer-only model; `*scales` written), `RUNNEL_ERR_NOT_INTEGER`
+/// (any other model), or `RUNNEL_ERR_NULL`, `RUNNEL_ERR_MISALIGNED` (model or scales),
+/// `RUNNEL_ERR_NOT_INITIALIZED` (model not opened), `RUNNEL_ERR_OVERLAP` (scales inside the model
+/// object). `*scales` is written only on success.
+///
+/// # Safety
+///
+/// `model` must be NULL or point to a model object (see `runnel_model_open()`); `scales` must be
+/// NULL or point to a writable `runnel_integer_scales`.
+#[no_mangle]
+pub unsafe extern "C" fn runnel_model_get_integer_scales(
+    model: *const runnel_model,
+    scales: *mut runnel_integer_scales,
+) -> runnel_status {
+    guard(|| {
+        check_null(model)?;
+        check_null(scales)?;
+        if !aligned(scales, align_of::<runnel_integer_scales>()) {
+            return Err(RUNNEL_ERR_MISALIGNED);
+        }
+        // SAFETY: the caller's contract for `model` (see `model_obj`).
+        let obj = unsafe { model_obj(model) }?;
+        if overlaps(
+            scales.cast::<u8>(),
+            size_of::<runnel_integer_scales>(),
+            model.cast(),
+            RUNNEL_MODEL_SIZE,
+        ) {
+            return Err(RUNNEL_ERR_OVERLAP);
+        }
+        let value = integer_scales_of(obj.model()?).ok_or(RUNNEL_ERR_NOT_INTEGER)?;
+        // SAFETY: `scales` is non-null, aligned and writable (the caller's contract) and does not
+        // overlap the model object borrowed above (checked).
+        unsafe { scales.write(value) };
         Ok(())
     })
 }
@@ -314,6 +358,114 @@ pub unsafe extern "C" fn runnel_session_step_frame(
         // the arena and `out` (all checked above).
         let frame = unsafe { core::slice::from_raw_parts(frame, dim) };
         s.session.step_frame(frame, out).map_err(status_of)
+    })
+}
+
+/// Feeds one token to an integer-only token model (`runnel convert --integer`) and writes the
+/// step's `output_dim` logits to `out[0..]` as integers on the model's logit grid (the logit is
+/// `out[i] * logit_scale`, see `runnel_model_get_integer_scales()`). The whole step uses no
+/// floating point: the call for cores without an FPU. The session is the same as for
+/// `runnel_session_step_token()` (the two may be mixed on one stream; the float step returns these
+/// logits times `logit_scale`).
+///
+/// * `out`, `out_len`: room for at least `runnel_model_info.output_dim` `int32_t`s (4-byte
+///   aligned); exactly `output_dim` are written.
+///
+/// Returns `RUNNEL_OK`, or `RUNNEL_ERR_NULL`, `RUNNEL_ERR_MISALIGNED` (session or out),
+/// `RUNNEL_ERR_NOT_INITIALIZED`, `RUNNEL_ERR_BUFFER_TOO_SMALL`, `RUNNEL_ERR_BAD_LENGTH`,
+/// `RUNNEL_ERR_OVERLAP` (out overlaps the session or model object, the arena or the blob),
+/// `RUNNEL_ERR_NOT_INTEGER` (a model in another mode; checked before the token),
+/// `RUNNEL_ERR_WRONG_INPUT_KIND` (a frame model), `RUNNEL_ERR_TOKEN_OUT_OF_RANGE`
+/// (`token >= input_dim`). On error, neither the session's state nor `out` changes.
+///
+/// # Safety
+///
+/// As for `runnel_session_step_token()`; `out` must be NULL or point to `out_len` writable
+/// `int32_t`s.
+#[no_mangle]
+pub unsafe extern "C" fn runnel_session_step_token_int(
+    session: *mut runnel_session,
+    token: u32,
+    out: *mut i32,
+    out_len: usize,
+) -> runnel_status {
+    guard(|| {
+        // SAFETY: the caller's contract for `session` (see `session_obj`).
+        let s = unsafe { session_obj(session) }?;
+        // SAFETY: the caller's contract for `out` (see `out_slice`).
+        let out = unsafe { out_slice(s, out, out_len) }?;
+        if !s.session.model().is_integer() {
+            return Err(RUNNEL_ERR_NOT_INTEGER);
+        }
+        s.session.step_token_int(token, out).map_err(status_of)
+    })
+}
+
+/// Feeds one frame of `input_dim` int8 values on the model's frame grid to an integer-only frame
+/// model (`runnel convert --integer`): `frame[i]` stands for the feature value
+/// `frame[i] * frame_scale` (see `runnel_model_get_integer_scales()`). Writes the step's
+/// `output_dim` logits to `out[0..]` as integers on the logit grid, as
+/// `runnel_session_step_token_int()` does. The whole step uses no floating point.
+///
+/// * `frame`, `frame_len`: the frame (any alignment); `frame_len` must equal
+///   `runnel_model_info.input_dim`. Any int8 value is accepted (`runnel_session_step_frame()`
+///   rounds a float frame onto `[-127, 127]` of this grid).
+/// * `out`, `out_len`: as for `runnel_session_step_token_int()`; must not overlap `frame`.
+///
+/// Returns `RUNNEL_OK`, or `RUNNEL_ERR_NULL`, `RUNNEL_ERR_MISALIGNED` (session or out),
+/// `RUNNEL_ERR_NOT_INITIALIZED`, `RUNNEL_ERR_NOT_INTEGER` (a model in another mode; checked before
+/// the frame), `RUNNEL_ERR_WRONG_INPUT_KIND` (a token model), `RUNNEL_ERR_BAD_LENGTH`
+/// (`frame_len != input_dim`), `RUNNEL_ERR_BUFFER_TOO_SMALL`, `RUNNEL_ERR_OVERLAP` (out overlaps
+/// the frame, the session or model object, the arena or the blob; or the frame overlaps the
+/// session object or the arena). On error, neither the session's state nor `out` changes.
+///
+/// # Safety
+///
+/// As for `runnel_session_step_token_int()`; `frame` must be NULL or point to `frame_len`
+/// readable bytes that do not change during the call.
+#[no_mangle]
+pub unsafe extern "C" fn runnel_session_step_frame_int(
+    session: *mut runnel_session,
+    frame: *const i8,
+    frame_len: usize,
+    out: *mut i32,
+    out_len: usize,
+) -> runnel_status {
+    guard(|| {
+        // SAFETY: the caller's contract for `session` (see `session_obj`).
+        let s = unsafe { session_obj(session) }?;
+        check_null(frame)?;
+        check_null(out)?;
+        if !s.session.model().is_integer() {
+            return Err(RUNNEL_ERR_NOT_INTEGER);
+        }
+        let InputKind::Frames { dim } = s.session.model().input_kind() else {
+            return Err(RUNNEL_ERR_WRONG_INPUT_KIND);
+        };
+        if frame_len != dim {
+            return Err(RUNNEL_ERR_BAD_LENGTH);
+        }
+        let fp = frame.cast::<u8>();
+        if !range_ok(fp, dim) {
+            return Err(RUNNEL_ERR_BAD_LENGTH);
+        }
+        let own = ptr::from_ref(&*s).cast::<u8>();
+        if overlaps(fp, dim, own, RUNNEL_SESSION_SIZE) || overlaps(fp, dim, s.arena, s.arena_len) {
+            return Err(RUNNEL_ERR_OVERLAP);
+        }
+        let out_bytes = out_len.saturating_mul(size_of::<i32>());
+        if overlaps(fp, dim, out.cast::<u8>(), out_bytes) {
+            return Err(RUNNEL_ERR_OVERLAP);
+        }
+        // SAFETY: the caller's contract for `out` (see `out_slice`); `out` is disjoint from the
+        // frame (checked above).
+        let out = unsafe { out_slice(s, out, out_len) }?;
+        // SAFETY: `frame` is non-null and points to `frame_len == dim` readable bytes that do not
+        // change during the call (the caller's contract); the range fits the address space and
+        // shares no byte with the memory this call writes: the session object, the arena and
+        // `out` (all checked above); `i8` needs no alignment and any byte is a valid `i8`.
+        let frame = unsafe { core::slice::from_raw_parts(frame, dim) };
+        s.session.step_frame_int(frame, out).map_err(status_of)
     })
 }
 

@@ -101,26 +101,33 @@ pub(crate) unsafe fn session_obj<'a>(
     Ok(s)
 }
 
-/// Checks an output buffer against the session's needs and returns the `output_dim` floats of it
+/// An element type of the steps' output buffers: `f32` (the float steps) or `i32` (the integer
+/// steps) — plain 4-byte data for which every bit pattern is a valid value. (Crate-private: no
+/// other type can implement it.)
+pub(crate) trait OutValue: Copy {}
+impl OutValue for f32 {}
+impl OutValue for i32 {}
+
+/// Checks an output buffer against the session's needs and returns the `output_dim` values of it
 /// the step writes.
 ///
 /// # Safety
-/// `out` is NULL or points to `out_len` writable floats that nothing else accesses during the
-/// returned borrow.
-pub(crate) unsafe fn out_slice<'a>(
+/// `out` is NULL or points to `out_len` writable values of `T` that nothing else accesses during
+/// the returned borrow.
+pub(crate) unsafe fn out_slice<'a, T: OutValue>(
     s: &SessionObj,
-    out: *mut f32,
+    out: *mut T,
     out_len: usize,
-) -> Result<&'a mut [f32], runnel_status> {
+) -> Result<&'a mut [T], runnel_status> {
     check_null(out)?;
-    if !aligned(out, align_of::<f32>()) {
+    if !aligned(out, align_of::<T>()) {
         return Err(RUNNEL_ERR_MISALIGNED);
     }
     let n = s.session.model().output_dim();
     if out_len < n {
         return Err(RUNNEL_ERR_BUFFER_TOO_SMALL);
     }
-    let bytes = n.saturating_mul(size_of::<f32>());
+    let bytes = n.saturating_mul(size_of::<T>());
     let p = out.cast::<u8>().cast_const();
     if !range_ok(p, bytes) {
         return Err(RUNNEL_ERR_BAD_LENGTH);
@@ -128,10 +135,11 @@ pub(crate) unsafe fn out_slice<'a>(
     if disjoint_from_session(s, p, bytes).is_err() {
         return Err(RUNNEL_ERR_OVERLAP);
     }
-    // SAFETY: non-null, aligned for f32, `n <= out_len` floats are writable (the caller's
-    // contract), the range fits the address space (checked) and is disjoint from every other
-    // memory this call reads or writes (the session and model objects, the arena, the blob:
-    // checked above; the frame: checked by the caller of this function).
+    // SAFETY: non-null, aligned for `T`, `n <= out_len` values of `T` are writable (the caller's
+    // contract) and any bits are a valid `T` (`OutValue`: f32 or i32), the range fits the address
+    // space (checked) and is disjoint from every other memory this call reads or writes (the
+    // session and model objects, the arena, the blob: checked above; the frame: checked by the
+    // caller of this function).
     Ok(unsafe { core::slice::from_raw_parts_mut(out, n) })
 }
 

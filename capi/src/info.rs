@@ -1,4 +1,5 @@
-//! What `runnel_model_get_info()` reports: [`runnel_model_info`] and its small enums.
+//! What `runnel_model_get_info()` reports: [`runnel_model_info`] and its small enums; and what
+//! `runnel_model_get_integer_scales()` reports: [`runnel_integer_scales`].
 
 use runnel::{DType, InputKind, Model};
 
@@ -7,9 +8,11 @@ use runnel::{DType, InputKind, Model};
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum runnel_input_kind {
-    /// Token ids in `[0, input_dim)`: use `runnel_session_step_token()`.
+    /// Token ids in `[0, input_dim)`: use `runnel_session_step_token()` (or, on an integer-only
+    /// model, `runnel_session_step_token_int()`).
     RUNNEL_INPUT_TOKENS = 0,
-    /// Frames of `input_dim` floats: use `runnel_session_step_frame()`.
+    /// Frames of `input_dim` floats: use `runnel_session_step_frame()` (or, on an integer-only
+    /// model, frames of `input_dim` int8 values: `runnel_session_step_frame_int()`).
     RUNNEL_INPUT_FRAMES = 1,
 }
 
@@ -51,6 +54,37 @@ pub struct runnel_model_info {
     pub kv_type: runnel_dtype,
     /// Bytes of a state snapshot (`runnel_session_snapshot()`).
     pub snapshot_bytes: u32,
+}
+
+/// The grids of an integer-only model (`runnel convert --integer`), what
+/// `runnel_model_get_integer_scales()` reports. Only needed to relate the integers of
+/// `runnel_session_step_token_int()` / `runnel_session_step_frame_int()` to real values (e.g.
+/// offline, or once at start-up): stepping, and taking the argmax of the logits, need no
+/// floating point.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct runnel_integer_scales {
+    /// The int8 frame grid of a frame model: the int8 frame value `q` stands for the feature
+    /// value `q * frame_scale` (a float frame value `v` is `q = round(v * (1 / frame_scale))`,
+    /// clamped to `[-127, 127]`: how `runnel_session_step_frame()` rounds it). 1.0 for a token
+    /// model.
+    pub frame_scale: f32,
+    /// The logit grid: the integer logit `l` stands for the logit `l * logit_scale` (what
+    /// `runnel_session_step_token()` / `runnel_session_step_frame()` return as floats on the same
+    /// model). Positive, so the largest `l` is the largest logit.
+    pub logit_scale: f32,
+}
+
+/// The grids of an integer-only model, `None` for the other modes.
+pub(crate) fn integer_scales_of(m: &Model<'_>) -> Option<runnel_integer_scales> {
+    if !m.is_integer() {
+        return None;
+    }
+    let (frame_scale, logit_scale) = m.integer_scales();
+    Some(runnel_integer_scales {
+        frame_scale,
+        logit_scale,
+    })
 }
 
 /// The C description of an opened model.

@@ -30,11 +30,13 @@
 //!
 //! * `status`: the status codes, their texts (`runnel_status_message()`), and the code of each
 //!   runtime error;
-//! * `info`: what `runnel_model_get_info()` reports;
+//! * `info`: what `runnel_model_get_info()` and `runnel_model_get_integer_scales()` report;
 //! * `layout`: the caller-placed objects, their published sizes and alignments (the one place to
 //!   update when a runtime type changes size) and what they really hold;
 //! * `check`: argument checks, and the objects behind the caller's pointers;
-//! * `api`: the other exported `extern "C"` functions;
+//! * `api`: the other exported `extern "C"` functions (the integer-only mode's among them:
+//!   `runnel_model_get_integer_scales()`, `runnel_session_step_token_int()`,
+//!   `runnel_session_step_frame_int()`);
 //! * `panic`: panics at the C boundary.
 //!
 //! cbindgen reads this file, then follows the `mod` declarations in their (alphabetical) order:
@@ -57,11 +59,12 @@ mod panic;
 mod status;
 
 pub use api::{
-    runnel_model_get_info, runnel_model_open, runnel_session_init, runnel_session_reset,
-    runnel_session_restore, runnel_session_snapshot, runnel_session_step_frame,
-    runnel_session_step_token,
+    runnel_model_get_info, runnel_model_get_integer_scales, runnel_model_open, runnel_session_init,
+    runnel_session_reset, runnel_session_restore, runnel_session_snapshot,
+    runnel_session_step_frame, runnel_session_step_frame_int, runnel_session_step_token,
+    runnel_session_step_token_int,
 };
-pub use info::{runnel_dtype, runnel_input_kind, runnel_model_info};
+pub use info::{runnel_dtype, runnel_input_kind, runnel_integer_scales, runnel_model_info};
 pub use layout::{
     runnel_model, runnel_session, RUNNEL_MODEL_ALIGN, RUNNEL_MODEL_SIZE, RUNNEL_SESSION_ALIGN,
     RUNNEL_SESSION_SIZE,

@@ -20,8 +20,8 @@ pub enum runnel_status {
     /// A pointer argument is NULL.
     RUNNEL_ERR_NULL = 1,
     /// A pointer is not aligned as required: the blob (4 bytes), a `runnel_model` or
-    /// `runnel_session` object (`RUNNEL_MODEL_ALIGN` / `RUNNEL_SESSION_ALIGN`), a frame or output
-    /// buffer (`float`, 4 bytes).
+    /// `runnel_session` object (`RUNNEL_MODEL_ALIGN` / `RUNNEL_SESSION_ALIGN`), a float frame or
+    /// an output buffer (`float` or `int32_t`, 4 bytes), an info or scales structure.
     RUNNEL_ERR_MISALIGNED = 2,
     /// The blob is shorter than its 64-byte header or than the length its header declares.
     RUNNEL_ERR_TRUNCATED = 3,
@@ -38,7 +38,7 @@ pub enum runnel_status {
     /// The state arena is smaller than `runnel_model_info.state_bytes` (plus up to 3 bytes if it
     /// does not start on a 4-byte boundary).
     RUNNEL_ERR_ARENA_TOO_SMALL = 9,
-    /// The output buffer holds fewer than `runnel_model_info.output_dim` floats.
+    /// The output buffer holds fewer than `runnel_model_info.output_dim` values.
     RUNNEL_ERR_BUFFER_TOO_SMALL = 10,
     /// A length is wrong: a frame's length differs from the model's frame width, or a buffer
     /// length does not fit the address space.
@@ -68,6 +68,11 @@ pub enum runnel_status {
     /// A state snapshot was taken from a session of another model (or another conversion of it);
     /// the session did not change.
     RUNNEL_ERR_SNAPSHOT_MISMATCH = 20,
+    /// An integer entry point (`runnel_session_step_token_int()`,
+    /// `runnel_session_step_frame_int()`, `runnel_model_get_integer_scales()`) on a model that is
+    /// not in the integer-only mode (convert it with `runnel convert --integer --calibrate ...`);
+    /// nothing changed.
+    RUNNEL_ERR_NOT_INTEGER = 21,
 }
 
 /// The status code of a runtime error.
@@ -92,6 +97,7 @@ pub(crate) fn status_of(e: Error) -> runnel_status {
         Error::BadSnapshot { .. } => RUNNEL_ERR_BAD_SNAPSHOT,
         Error::SnapshotOfAnotherModel { .. } => RUNNEL_ERR_SNAPSHOT_MISMATCH,
         Error::WrongLength { .. } => RUNNEL_ERR_BAD_LENGTH,
+        Error::NotInteger => RUNNEL_ERR_NOT_INTEGER,
         _ => RUNNEL_ERR_INTERNAL,
     }
 }
@@ -108,7 +114,7 @@ pub extern "C" fn runnel_status_message(status: i32) -> *const c_char {
 
 /// The text `runnel_status_message()` returns for `status` (any integer C may pass).
 fn message(status: i32) -> &'static CStr {
-    const TABLE: [(runnel_status, &CStr); 21] = [
+    const TABLE: [(runnel_status, &CStr); 22] = [
         (RUNNEL_OK, c"ok"),
         (RUNNEL_ERR_NULL, c"a pointer argument is NULL"),
         (
@@ -172,6 +178,10 @@ fn message(status: i32) -> &'static CStr {
             RUNNEL_ERR_SNAPSHOT_MISMATCH,
             c"state snapshot of another model",
         ),
+        (
+            RUNNEL_ERR_NOT_INTEGER,
+            c"not an integer-only model (convert it with `runnel convert --integer`)",
+        ),
     ];
     for (code, text) in TABLE {
         if code as i32 == status {
@@ -230,6 +240,7 @@ mod tests {
                 },
                 RUNNEL_ERR_BUFFER_TOO_SMALL,
             ),
+            (Error::NotInteger, RUNNEL_ERR_NOT_INTEGER),
         ];
         for (e, code) in cases {
             assert_eq!(status_of(e), code);

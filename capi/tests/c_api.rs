@@ -5,8 +5,10 @@
 //!    runs this;
 //! 2. converts every fixture model in `tests/fixtures/` (loaded by `runnel-test-support`; f32
 //!    weights and KV: expected = the PyTorch outputs, tolerance 1e-4; int8 and f16: expected = the
-//!    Rust runtime's outputs, bit for bit) and writes blob, inputs and expected outputs to a temp
-//!    dir (format in the C file);
+//!    Rust runtime's outputs, bit for bit; the integer-only mode, calibrated on the fixture's
+//!    inputs: expected = the runtime's integer logits (`Session::step_token_int` /
+//!    `step_frame_int`), bit for bit) and writes blob, inputs and expected outputs to a temp dir
+//!    (format in the C file);
 //! 3. compiles the C test with `gcc -std=c11 -Wall -Wextra -Werror -pedantic
 //!    -fsanitize=address,undefined` and runs it on every case plus the misuse checks; then, if
 //!    valgrind is installed, compiles it without sanitizers and runs it under valgrind (which,
@@ -66,14 +68,35 @@ fn push_f32(b: &mut Vec<u8>, v: f32) {
     b.extend_from_slice(&v.to_bits().to_le_bytes());
 }
 
+/// What a case expects: float outputs within a tolerance, or (an integer-only model) the integer
+/// logits of the integer entry points, exactly.
+enum Expected<'a> {
+    Floats(&'a [f32], f32),
+    Integers(&'a [i32]),
+}
+
 /// Writes `dir/model.rnl` and `dir/case.bin` (format: see tests/c/test_capi.c).
-fn write_case(dir: &Path, blob: &AlignedBytes, inputs: &Inputs, expected: &[f32], tol: f32) {
+fn write_case(dir: &Path, blob: &AlignedBytes, inputs: &Inputs, expected: Expected<'_>) {
     let model = runnel::Model::from_bytes(blob.as_bytes()).expect("blob opens");
     let steps = inputs.len();
-    assert_eq!(expected.len(), steps * model.output_dim());
+    let n = match expected {
+        Expected::Floats(e, _) => e.len(),
+        Expected::Integers(e) => e.len(),
+    };
+    assert_eq!(n, steps * model.output_dim());
+    let (tol, integer) = match expected {
+        Expected::Floats(_, tol) => (tol, false),
+        Expected::Integers(_) => (0.0, true),
+    };
+    assert_eq!(integer, model.is_integer());
+    let (frame_scale, logit_scale) = if integer {
+        model.integer_scales()
+    } else {
+        (0.0, 0.0)
+    };
     let mut b = Vec::new();
     b.extend_from_slice(b"RNLC");
-    push_u32(&mut b, 1);
+    push_u32(&mut b, 2);
     let (kind, dim) = match model.input_kind() {
         runnel::InputKind::Tokens { vocab } => (0, vocab),
         runnel::InputKind::Frames { dim } => (1, dim),
@@ -84,21 +107,70 @@ fn write_case(dir: &Path, blob: &AlignedBytes, inputs: &Inputs, expected: &[f32]
     push_u32(&mut b, model.output_dim() as u32);
     push_u32(&mut b, model.state_bytes() as u32);
     push_f32(&mut b, tol);
+    push_u32(&mut b, u32::from(integer));
+    push_f32(&mut b, frame_scale);
+    push_f32(&mut b, logit_scale);
     match inputs {
         Inputs::Tokens(t) => t
             .iter()
             .for_each(|&x| push_u32(&mut b, u32::try_from(x).expect("token fits u32"))),
-        Inputs::Frames { data, .. } => data.iter().for_each(|&x| push_f32(&mut b, x)),
+        Inputs::Frames { data, .. } => {
+            data.iter().for_each(|&x| push_f32(&mut b, x));
+            if integer {
+                b.extend(frames_i8(data, frame_scale).iter().map(|&q| q as u8));
+                b.resize(b.len().next_multiple_of(4), 0);
+            }
+        }
     }
-    expected.iter().for_each(|&x| push_f32(&mut b, x));
+    match expected {
+        Expected::Floats(e, _) => e.iter().for_each(|&x| push_f32(&mut b, x)),
+        Expected::Integers(e) => e.iter().for_each(|&x| push_u32(&mut b, x as u32)),
+    }
     std::fs::create_dir_all(dir).expect("mkdir");
     std::fs::write(dir.join("model.rnl"), blob.as_bytes()).expect("write blob");
     std::fs::write(dir.join("case.bin"), b).expect("write case");
 }
 
-/// Converts every fixture in three modes; returns the case directories and the (token, frame)
-/// pair for the misuse checks.
-fn write_cases(tmp: &Path) -> (Vec<PathBuf>, PathBuf, PathBuf) {
+/// `data` on the int8 frame grid `scale`, rounded as the float step rounds a frame
+/// (`runnel::Session::step_frame` on an integer-only model).
+fn frames_i8(data: &[f32], scale: f32) -> Vec<i8> {
+    let inv = 1.0 / scale;
+    data.iter()
+        .map(|&v| runnel::kernels::round_to_i8(v * inv).max(-127))
+        .collect()
+}
+
+/// The runtime's integer logits for `inputs` on an integer-only model.
+fn run_int(model: &runnel::Model<'_>, inputs: &Inputs) -> Vec<i32> {
+    let od = model.output_dim();
+    let mut arena = vec![0u8; model.state_bytes() + 3];
+    let mut s = runnel::Session::new(model, &mut arena).expect("session");
+    let mut out = vec![0i32; inputs.len() * od];
+    match inputs {
+        Inputs::Tokens(t) => {
+            for (row, &tok) in out.chunks_exact_mut(od).zip(t) {
+                s.step_token_int(tok as u32, row).expect("step_token_int");
+            }
+        }
+        Inputs::Frames { dim, data } => {
+            let q = frames_i8(data, model.integer_scales().0);
+            for (row, frame) in out.chunks_exact_mut(od).zip(q.chunks_exact(*dim)) {
+                s.step_frame_int(frame, row).expect("step_frame_int");
+            }
+        }
+    }
+    out
+}
+
+/// The case directories and the models for the misuse checks.
+struct Cases {
+    all: Vec<PathBuf>,
+    /// `--misuse` arguments: float token and frame models, integer-only token and frame models.
+    misuse: [PathBuf; 4],
+}
+
+/// Converts every fixture in three modes and in the integer-only mode.
+fn write_cases(tmp: &Path) -> Cases {
     let fixtures = fixtures();
     assert!(
         fixtures.len() >= 10,
@@ -107,12 +179,18 @@ fn write_cases(tmp: &Path) -> (Vec<PathBuf>, PathBuf, PathBuf) {
     );
     let mut cases = Vec::new();
     let (mut tok, mut frames) = (None, None);
+    let (mut tok_int, mut frames_int) = (None, None);
     for fx in &fixtures {
         for (w, kv) in UNIFORM_MODES {
             let blob = fx.blob(w, kv);
             let dir = tmp.join(format!("{}.{}-{}", fx.name, w.name(), kv.name()));
             if w == DType::F32 {
-                write_case(&dir, &blob, &fx.inputs, &fx.expected, 1e-4);
+                write_case(
+                    &dir,
+                    &blob,
+                    &fx.inputs,
+                    Expected::Floats(&fx.expected, 1e-4),
+                );
                 match fx.inputs {
                     Inputs::Tokens(_) if tok.is_none() => tok = Some(dir.clone()),
                     Inputs::Frames { .. } if frames.is_none() => frames = Some(dir.clone()),
@@ -121,16 +199,39 @@ fn write_cases(tmp: &Path) -> (Vec<PathBuf>, PathBuf, PathBuf) {
             } else {
                 let model = runnel::Model::from_bytes(blob.as_bytes()).expect("open");
                 let rust = runnel_converter::stream::run(&model, &fx.inputs).expect("run");
-                write_case(&dir, &blob, &fx.inputs, &rust, 0.0);
+                write_case(&dir, &blob, &fx.inputs, Expected::Floats(&rust, 0.0));
             }
             cases.push(dir);
         }
+        let cal = runnel_converter::integer::Calibration::run(&fx.model, &fx.inputs)
+            .unwrap_or_else(|e| panic!("{}: calibrate: {e}", fx.name));
+        let conv = runnel_converter::convert_integer(&fx.model, &cal)
+            .unwrap_or_else(|e| panic!("{}: convert --integer: {e}", fx.name));
+        let blob = AlignedBytes::new(&conv.blob);
+        let model = runnel::Model::from_bytes(blob.as_bytes()).expect("open");
+        let dir = tmp.join(format!("{}.integer", fx.name));
+        write_case(
+            &dir,
+            &blob,
+            &fx.inputs,
+            Expected::Integers(&run_int(&model, &fx.inputs)),
+        );
+        match fx.inputs {
+            Inputs::Tokens(_) if tok_int.is_none() => tok_int = Some(dir.clone()),
+            Inputs::Frames { .. } if frames_int.is_none() => frames_int = Some(dir.clone()),
+            _ => {}
+        }
+        cases.push(dir);
     }
-    (
-        cases,
-        tok.expect("a token fixture"),
-        frames.expect("a frame fixture"),
-    )
+    Cases {
+        all: cases,
+        misuse: [
+            tok.expect("a token fixture"),
+            frames.expect("a frame fixture"),
+            tok_int.expect("a token fixture"),
+            frames_int.expect("a frame fixture"),
+        ],
+    }
 }
 
 fn compile(cc: &str, lib: &Path, exe: &Path, extra: &[&str]) {
@@ -178,9 +279,10 @@ fn c_test_program() {
         .prefix("runnel-capi-c-test")
         .tempdir()
         .expect("tempdir");
-    let (cases, tok, frames) = write_cases(tmp.path());
-    let mut args: Vec<PathBuf> = vec!["--misuse".into(), tok, frames];
-    args.extend(cases);
+    let cases = write_cases(tmp.path());
+    let mut args: Vec<PathBuf> = vec!["--misuse".into()];
+    args.extend(cases.misuse);
+    args.extend(cases.all);
 
     // 1. ASan + UBSan.
     let t1 = Instant::now();
@@ -255,9 +357,10 @@ fn c_test_program_through_cmake() {
         .prefix("runnel-capi-cmake-test")
         .tempdir()
         .expect("tempdir");
-    let (cases, tok, frames) = write_cases(tmp.path());
-    let mut args: Vec<PathBuf> = vec!["--misuse".into(), tok, frames];
-    args.extend(cases);
+    let cases = write_cases(tmp.path());
+    let mut args: Vec<PathBuf> = vec!["--misuse".into()];
+    args.extend(cases.misuse);
+    args.extend(cases.all);
     let out = run(Command::new(&exe).args(&args));
     report("C test (built with CMake)", &out, t0);
 }

@@ -1,7 +1,10 @@
 /*
  * runnel from C on a Cortex-M4F (QEMU mps2-an386): streams the embedded input through every
  * embedded blob (the Rust firmware's blobs, see gen-blobs.sh) with the C API and prints, per
- * step, the same argmax and output checksum as the Rust firmware:
+ * step, the same argmax and output checksum as the Rust firmware. The integer-only blob
+ * (`runnel convert --integer`) runs through the integer entry points
+ * (runnel_session_step_token_int / _frame_int, int8 frames from fw_inputs_i8), its output row
+ * the int32 logits, with no floating point in the step or in this file's handling of it:
  *
  *   model weights=<w> kv=<kv> blob_bytes=<n> state_bytes=<n> input_dim=<n> output_dim=<n>
  *         load_peak_stack_bytes=<n>    (open + get_info + session init; main's frame included)
@@ -11,8 +14,9 @@
  *   result weights=<w> ok|MISMATCH ...
  *
  * checksum: FNV-1a 32 over the little-endian bytes of each f32 of the output row (element 0
- * first), as firmware/common/src/checksum.rs defines it; run_checksum: FNV-1a over the
- * little-endian bytes of the step checksums. `instructions` is exact under `-icount shift=0`
+ * first), or of each int32 logit for the integer-only blob, as firmware/common/src/checksum.rs
+ * defines it (fnv1a_f32, fnv1a_i32); argmax: the first largest element (argmax, argmax_i32
+ * there); run_checksum: FNV-1a over the little-endian bytes of the step checksums. `instructions` is exact under `-icount shift=0`
  * (SysTick on the 25 MHz clock: 1 tick = 40 instructions).
  *
  * Exit status: 0 all runs match the host, 1 a run checksum differs, 2 an API call failed,
@@ -39,17 +43,23 @@ typedef struct {
     uint32_t len;
     uint32_t run_checksum; /* what the host runtime computed */
     uint32_t state_bytes;
+    uint32_t integer; /* 1: integer-only, stepped through the integer entry points */
 } fw_blob;
 
 extern const fw_blob fw_blobs[FW_N_BLOBS];
 extern const uint32_t fw_inputs[]; /* tokens, or the bits of the frames' floats */
+extern const int8_t fw_inputs_i8[]; /* the frames on the integer-only blob's int8 grid */
 
 /* ------------------------------------------------------------- the objects, in statics -- */
 
 static runnel_model g_model;
 static runnel_session g_session;
 static _Alignas(4) unsigned char g_arena[FW_ARENA_BYTES];
-static float g_out[FW_OUTPUT_DIM];
+/* One output row: floats, or the integer-only blob's int32 logits (same size and alignment). */
+static union {
+    float f[FW_OUTPUT_DIM];
+    int32_t i[FW_OUTPUT_DIM];
+} g_out;
 
 /* ------------------------------------------------------------------------ text output -- */
 
@@ -120,6 +130,20 @@ static uint32_t fnv1a_f32(const float *row, size_t n) {
         h = fnv1a_u32(h, bits.u);
     }
     return h;
+}
+
+static uint32_t fnv1a_i32(const int32_t *row, size_t n) {
+    uint32_t h = FNV_OFFSET;
+    for (size_t i = 0; i < n; i++) h = fnv1a_u32(h, (uint32_t)row[i]);
+    return h;
+}
+
+/* Index of the largest element: the first on ties (as the Rust firmware's argmax_i32). */
+static size_t argmax_i32(const int32_t *row, size_t n) {
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (row[i] > row[best]) best = i;
+    return best;
 }
 
 /* Index of the largest element: the first on ties, NaN never wins (as the Rust firmware). */
@@ -219,6 +243,10 @@ static int run_blob(const fw_blob *b) {
         return api_error(b->weights, "model info check", RUNNEL_ERR_INTERNAL);
     input_dim = info.input_dim;
     output_dim = info.output_dim;
+    runnel_integer_scales scales;
+    st = runnel_model_get_integer_scales(&g_model, &scales);
+    if (st != (b->integer ? RUNNEL_OK : RUNNEL_ERR_NOT_INTEGER))
+        return api_error(b->weights, "runnel_model_get_integer_scales", st);
     st = runnel_session_init(&g_session, &g_model, g_arena, sizeof g_arena);
     if (st != RUNNEL_OK) return api_error(b->weights, "runnel_session_init", st);
 #else
@@ -250,25 +278,34 @@ static int run_blob(const fw_blob *b) {
         uint32_t t0 = counter_now();
 #ifndef FW_BASELINE
 #if FW_INPUT_FRAMES
-        st = runnel_session_step_frame(&g_session, (const float *)(const void *)&fw_inputs[i * FW_FRAME_DIM],
-                                       FW_FRAME_DIM, g_out, FW_OUTPUT_DIM);
+        if (b->integer)
+            st = runnel_session_step_frame_int(&g_session, &fw_inputs_i8[i * FW_FRAME_DIM], FW_FRAME_DIM,
+                                               g_out.i, FW_OUTPUT_DIM);
+        else
+            st = runnel_session_step_frame(&g_session,
+                                           (const float *)(const void *)&fw_inputs[i * FW_FRAME_DIM],
+                                           FW_FRAME_DIM, g_out.f, FW_OUTPUT_DIM);
 #else
-        st = runnel_session_step_token(&g_session, fw_inputs[i], g_out, FW_OUTPUT_DIM);
+        if (b->integer)
+            st = runnel_session_step_token_int(&g_session, fw_inputs[i], g_out.i, FW_OUTPUT_DIM);
+        else
+            st = runnel_session_step_token(&g_session, fw_inputs[i], g_out.f, FW_OUTPUT_DIM);
 #endif
 #else
-        zero(g_out, sizeof g_out);
+        zero(&g_out, sizeof g_out);
 #endif
         uint32_t n = counter_elapsed(t0, counter_now());
 #ifndef FW_BASELINE
         if (st != RUNNEL_OK) return api_error(b->weights, "step", st);
 #endif
         total += n;
-        uint32_t sum = fnv1a_f32(g_out, FW_OUTPUT_DIM);
+        uint32_t sum = b->integer ? fnv1a_i32(g_out.i, FW_OUTPUT_DIM) : fnv1a_f32(g_out.f, FW_OUTPUT_DIM);
+        size_t best = b->integer ? argmax_i32(g_out.i, FW_OUTPUT_DIM) : argmax(g_out.f, FW_OUTPUT_DIM);
         run = fnv1a_u32(run, sum);
         put_str("step=");
         put_u32(i);
         put_str(" argmax=");
-        put_u32((uint32_t)argmax(g_out, FW_OUTPUT_DIM));
+        put_u32((uint32_t)best);
         put_str(" checksum=");
         put_hex(sum);
         put_str(" instructions=");
@@ -316,16 +353,46 @@ static int self_check(void) {
     bad |= runnel_model_open(&g_model, fw_blobs[0].bytes, fw_blobs[0].len) != RUNNEL_OK;
     bad |= runnel_session_init(&g_session, &g_model, g_arena, fw_blobs[0].state_bytes - 1) !=
            RUNNEL_ERR_ARENA_TOO_SMALL;
-    bad |= runnel_session_step_token(&zeroed, 0, g_out, FW_OUTPUT_DIM) != RUNNEL_ERR_NOT_INITIALIZED;
+    bad |= runnel_session_step_token(&zeroed, 0, g_out.f, FW_OUTPUT_DIM) != RUNNEL_ERR_NOT_INITIALIZED;
+    bad |= runnel_session_step_token_int(&zeroed, 0, g_out.i, FW_OUTPUT_DIM) != RUNNEL_ERR_NOT_INITIALIZED;
     bad |= runnel_session_init(&g_session, &g_model, g_arena, sizeof g_arena) != RUNNEL_OK;
-    bad |= runnel_session_step_token(&g_session, 0, g_out, FW_OUTPUT_DIM - 1) !=
+    bad |= runnel_session_step_token(&g_session, 0, g_out.f, FW_OUTPUT_DIM - 1) !=
            RUNNEL_ERR_BUFFER_TOO_SMALL;
 #if FW_INPUT_FRAMES
-    bad |= runnel_session_step_token(&g_session, 0, g_out, FW_OUTPUT_DIM) != RUNNEL_ERR_WRONG_INPUT_KIND;
+    bad |= runnel_session_step_token(&g_session, 0, g_out.f, FW_OUTPUT_DIM) != RUNNEL_ERR_WRONG_INPUT_KIND;
 #else
-    bad |= runnel_session_step_token(&g_session, UINT32_MAX, g_out, FW_OUTPUT_DIM) !=
+    bad |= runnel_session_step_token(&g_session, UINT32_MAX, g_out.f, FW_OUTPUT_DIM) !=
            RUNNEL_ERR_TOKEN_OUT_OF_RANGE;
 #endif
+    /* the integer entry points: refused on a float blob, checked like the others on the
+     * integer-only one */
+    for (int i = 0; i < FW_N_BLOBS; i++) {
+        const fw_blob *b = &fw_blobs[i];
+        runnel_integer_scales scales;
+        bad |= runnel_model_open(&g_model, b->bytes, b->len) != RUNNEL_OK;
+        bad |= runnel_session_init(&g_session, &g_model, g_arena, sizeof g_arena) != RUNNEL_OK;
+        runnel_status want = b->integer ? RUNNEL_OK : RUNNEL_ERR_NOT_INTEGER;
+        bad |= runnel_model_get_integer_scales(&g_model, &scales) != want;
+        bad |= runnel_model_get_integer_scales(&g_model, NULL) != RUNNEL_ERR_NULL;
+        bad |= runnel_session_step_token_int(&g_session, 0, g_out.i, FW_OUTPUT_DIM - 1) !=
+               RUNNEL_ERR_BUFFER_TOO_SMALL;
+        if (!b->integer) {
+            bad |= runnel_session_step_token_int(&g_session, 0, g_out.i, FW_OUTPUT_DIM) != RUNNEL_ERR_NOT_INTEGER;
+            bad |= runnel_session_step_frame_int(&g_session, fw_inputs_i8, FW_FRAME_DIM, g_out.i,
+                                                 FW_OUTPUT_DIM) != RUNNEL_ERR_NOT_INTEGER;
+            continue;
+        }
+#if FW_INPUT_FRAMES
+        bad |= runnel_session_step_token_int(&g_session, 0, g_out.i, FW_OUTPUT_DIM) != RUNNEL_ERR_WRONG_INPUT_KIND;
+        bad |= runnel_session_step_frame_int(&g_session, fw_inputs_i8, FW_FRAME_DIM - 1, g_out.i,
+                                             FW_OUTPUT_DIM) != RUNNEL_ERR_BAD_LENGTH;
+#else
+        bad |= runnel_session_step_token_int(&g_session, UINT32_MAX, g_out.i, FW_OUTPUT_DIM) !=
+               RUNNEL_ERR_TOKEN_OUT_OF_RANGE;
+        bad |= runnel_session_step_frame_int(&g_session, fw_inputs_i8, 1, g_out.i, FW_OUTPUT_DIM) !=
+               RUNNEL_ERR_WRONG_INPUT_KIND;
+#endif
+    }
     bad |= runnel_session_reset(NULL) != RUNNEL_ERR_NULL;
     put_str(bad ? "self-check FAILED: an error path returned the wrong code"
                 : "self-check ok: error paths return their documented codes");

@@ -2,13 +2,15 @@
 # The C firmware end to end: build the static library for thumbv7em, prepare the demo-model
 # blobs and input stream (scripts/fw-blobs.sh: the Rust firmware's blobs, with the host
 # runtime's per-step results), build the C firmware, run it under QEMU mps2-an386, and compare
-# its per-step (step, argmax, checksum) with the host runtime's for every blob; then report the
-# flash/RAM the library adds.
+# its per-step (step, argmax, checksum) with the host runtime's for every blob (int8, f16, f32,
+# and the integer-only blob through the integer entry points, its checksums over the int32
+# logits); then report the flash/RAM the library adds.
 #
 #   firmware/c-cortex-m/run-test.sh [FIXTURE]      # default: the demo model (charlm)
 #
 # Environment: RUNNEL_QEMU_TIMEOUT (seconds, default 300), RUNNEL_C_FW_BUILD (build directory,
-# default firmware/c-cortex-m/build), RUNNEL_SKIP_INSTALL=1 (do not install missing tools).
+# default firmware/c-cortex-m/build), RUNNEL_SKIP_INSTALL=1 (do not install missing tools),
+# CARGO_TARGET_DIR (where cargo builds the library; default target/).
 # Ends with "c-firmware: N passed, N failed"; exits non-zero on any failure.
 set -uo pipefail
 
@@ -25,6 +27,7 @@ mkdir -p "$build"
 build=$(cd "$build" && pwd)
 blobs=$build/blobs
 log=$build/runnel-c-fw.out  # the firmware's output (check logs are $build/NAME.log)
+tgt=${CARGO_TARGET_DIR:-$root/target}
 
 pass=0; fail=0; failed=()
 # check NAME CMD...: output to $build/NAME.log, shown on failure
@@ -75,7 +78,7 @@ prepare_blobs() {
 
 firmware() {
   make -C "$here" BUILD="$build" BLOBS="$blobs" \
-    RUNNEL_LIB="$root/target/thumbv7em-none-eabihf/release/librunnel_capi.a" all
+    RUNNEL_LIB="$tgt/thumbv7em-none-eabihf/release/librunnel_capi.a" all
 }
 
 # the same firmware built with CMake through runnel::runnel (capi/CMakeLists.txt), reusing the
@@ -83,7 +86,7 @@ firmware() {
 cmake_firmware() {
   command -v cmake >/dev/null || { echo "cmake not found (scripts/install-ci-deps.sh installs it)"; return 1; }
   cmake -S "$here" -B "$build/cmake" -DCMAKE_TOOLCHAIN_FILE="$here/arm-none-eabi.cmake" \
-    -DRUNNEL_RUST_TARGET=thumbv7em-none-eabihf -DRUNNEL_CARGO_TARGET_DIR="$root/target" \
+    -DRUNNEL_RUST_TARGET=thumbv7em-none-eabihf -DRUNNEL_CARGO_TARGET_DIR="$tgt" \
     -DRUNNEL_FW_BLOBS="$blobs" && cmake --build "$build/cmake" || return 1
   timeout -k 5 "$timeout_s" qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic \
     -semihosting-config enable=on,target=native -icount shift=0 \
@@ -126,7 +129,7 @@ check staticlib staticlib || finish
 check blobs prepare_blobs || finish
 check build firmware || finish
 check qemu qemu_run
-for w in $(awk '$1 == "blob" && $2 != "integer" { print $2 }' "$blobs/manifest.txt"); do
+for w in $(awk '$1 == "blob" { print $2 }' "$blobs/manifest.txt"); do
   check "compare-$w" compare "$w"
 done
 check cmake cmake_firmware
