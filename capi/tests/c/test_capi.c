@@ -298,14 +298,10 @@ static void run_case(const char *dir) {
             EXPECT(runnel_session_step_token(&b, 0, out_b, od), RUNNEL_ERR_WRONG_INPUT_KIND);
         }
         /* the integer entry points need an integer-only model */
-        {
-            int8_t frame_i8[4] = {0};
-            EXPECT(runnel_session_step_token_int(&b, 0, (int32_t *)(void *)out_b, od),
-                   RUNNEL_ERR_NOT_INTEGER);
-            EXPECT(runnel_session_step_frame_int(&b, frame_i8, c.kind == RUNNEL_INPUT_FRAMES ? c.input_dim : 4,
-                                                 (int32_t *)(void *)out_b, od),
-                   RUNNEL_ERR_NOT_INTEGER);
-        }
+        EXPECT(runnel_session_step_token_int(&b, 0, (int32_t *)(void *)out_b, od), RUNNEL_ERR_NOT_INTEGER);
+        EXPECT(runnel_session_step_frame_int(&b, (const int8_t *)(const void *)frame_bad, c.input_dim,
+                                             (int32_t *)(void *)out_b, od),
+               RUNNEL_ERR_NOT_INTEGER);
         CHECK(memcmp(out_b, poison, sizeof(float) * (od + 1)) == 0,
               "%s: step %u: a failed call wrote the output", dir, (unsigned)t);
 
