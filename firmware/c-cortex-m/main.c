@@ -16,8 +16,9 @@
  * checksum: FNV-1a 32 over the little-endian bytes of each f32 of the output row (element 0
  * first), or of each int32 logit for the integer-only blob, as firmware/common/src/checksum.rs
  * defines it (fnv1a_f32, fnv1a_i32); argmax: the first largest element (argmax, argmax_i32
- * there); run_checksum: FNV-1a over the little-endian bytes of the step checksums. `instructions` is exact under `-icount shift=0`
- * (SysTick on the 25 MHz clock: 1 tick = 40 instructions).
+ * there); run_checksum: FNV-1a over the little-endian bytes of the step checksums.
+ * `instructions` is exact under `-icount shift=0` (SysTick on the 25 MHz clock: 1 tick = 40
+ * instructions).
  *
  * Exit status: 0 all runs match the host, 1 a run checksum differs, 2 an API call failed,
  * 102 HardFault.
@@ -377,13 +378,15 @@ static int self_check(void) {
         bad |= runnel_session_step_token_int(&g_session, 0, g_out.i, FW_OUTPUT_DIM - 1) !=
                RUNNEL_ERR_BUFFER_TOO_SMALL;
         if (!b->integer) {
-            bad |= runnel_session_step_token_int(&g_session, 0, g_out.i, FW_OUTPUT_DIM) != RUNNEL_ERR_NOT_INTEGER;
+            bad |= runnel_session_step_token_int(&g_session, 0, g_out.i, FW_OUTPUT_DIM) !=
+                   RUNNEL_ERR_NOT_INTEGER;
             bad |= runnel_session_step_frame_int(&g_session, fw_inputs_i8, FW_FRAME_DIM, g_out.i,
                                                  FW_OUTPUT_DIM) != RUNNEL_ERR_NOT_INTEGER;
             continue;
         }
 #if FW_INPUT_FRAMES
-        bad |= runnel_session_step_token_int(&g_session, 0, g_out.i, FW_OUTPUT_DIM) != RUNNEL_ERR_WRONG_INPUT_KIND;
+        bad |= runnel_session_step_token_int(&g_session, 0, g_out.i, FW_OUTPUT_DIM) !=
+               RUNNEL_ERR_WRONG_INPUT_KIND;
         bad |= runnel_session_step_frame_int(&g_session, fw_inputs_i8, FW_FRAME_DIM - 1, g_out.i,
                                              FW_OUTPUT_DIM) != RUNNEL_ERR_BAD_LENGTH;
 #else

@@ -792,7 +792,8 @@ static void misuse_int(const char *tok_dir, const char *frame_dir) {
     EXPECT(runnel_session_step_frame_int(&fs, NULL, fdim, out, fod), RUNNEL_ERR_NULL);
     EXPECT(runnel_session_step_frame_int(&fs, frame, fdim, NULL, fod), RUNNEL_ERR_NULL);
     EXPECT(runnel_session_step_frame_int(&g_zero_session, frame, fdim, out, fod), RUNNEL_ERR_NOT_INITIALIZED);
-    EXPECT(runnel_session_step_frame_int(&fs, frame, fdim, (int32_t *)(void *)((unsigned char *)out + 2), fod),
+    EXPECT(runnel_session_step_frame_int(&fs, frame, fdim, (int32_t *)(void *)((unsigned char *)out + 2),
+                                         fod),
            RUNNEL_ERR_MISALIGNED);
     EXPECT(runnel_session_step_frame_int(&fs, frame, 0, out, fod), RUNNEL_ERR_BAD_LENGTH);
     EXPECT(runnel_session_step_frame_int(&fs, frame, fdim - 1, out, fod), RUNNEL_ERR_BAD_LENGTH);
@@ -805,11 +806,13 @@ static void misuse_int(const char *tok_dir, const char *frame_dir) {
            RUNNEL_ERR_OVERLAP);
     EXPECT(runnel_session_step_frame_int(&fs, (const int8_t *)(const void *)&fs, fdim, out, fod),
            RUNNEL_ERR_OVERLAP);
-    EXPECT(runnel_session_step_frame_int(&fs, frame, fdim, (int32_t *)(void *)farena, fod), RUNNEL_ERR_OVERLAP);
+    EXPECT(runnel_session_step_frame_int(&fs, frame, fdim, (int32_t *)(void *)farena, fod),
+           RUNNEL_ERR_OVERLAP);
     EXPECT(runnel_session_step_frame_int(&fs, frame, fdim, (int32_t *)(void *)&g_int_frame_model, fod),
            RUNNEL_ERR_OVERLAP);
     /* reading the frame from the blob is fine (both only read) */
-    EXPECT(runnel_session_step_frame_int(&fs, (const int8_t *)(const void *)(fblob->data + 64), fdim, out, fod),
+    EXPECT(runnel_session_step_frame_int(&fs, (const int8_t *)(const void *)(fblob->data + 64), fdim, out,
+                                         fod),
            RUNNEL_OK);
     EXPECT(runnel_session_step_frame_int(&fs, frame, fdim, out, fod + 5), RUNNEL_OK);
 
