@@ -446,7 +446,7 @@ fn integer_status_codes() {
     };
     let dim = *dim;
     let (fb, tb, gb) = (fblob.as_bytes(), tblob.as_bytes(), gblob.as_bytes());
-    let (mut fm, mut tm, mut gm, zero_m) = (
+    let (mut fm, mut tm, mut gm, mut zero_m) = (
         zeroed_model(),
         zeroed_model(),
         zeroed_model(),
@@ -459,6 +459,21 @@ fn integer_status_codes() {
         zeroed_session(),
         zeroed_session(),
     );
+    // Raw pointers only, taken once, as C holds them (a later `&mut` to a model would invalidate
+    // the pointer its sessions keep: Miri).
+    let [fmp, tmp, gmp, zmp]: [*mut runnel_model; 4] = [
+        ptr::from_mut(&mut *fm),
+        ptr::from_mut(&mut *tm),
+        ptr::from_mut(&mut *gm),
+        ptr::from_mut(&mut *zero_m),
+    ];
+    let [fsp, tsp, ts2p, gsp, zsp]: [*mut runnel_session; 5] = [
+        ptr::from_mut(&mut *fs),
+        ptr::from_mut(&mut *ts),
+        ptr::from_mut(&mut *ts2),
+        ptr::from_mut(&mut *gs),
+        ptr::from_mut(&mut *zero_s),
+    ];
     // f32 words, so that alignment never hides the checks that follow it
     let mut arenas = vec![vec![0f32; 1 << 14]; 4];
     let [fa, ta, ta2, ga] = &mut arenas[..] else {
@@ -474,33 +489,16 @@ fn integer_status_codes() {
     // SAFETY: every pointer is NULL, or valid for what the callee does with it; the blobs and
     // arenas outlive the models and sessions.
     unsafe {
-        for (m, b) in [(&mut fm, fb), (&mut tm, tb), (&mut gm, gb)] {
-            assert_eq!(
-                runnel_model_open(&mut **m, b.as_ptr().cast(), b.len()),
-                RUNNEL_OK
-            );
+        for (m, b) in [(fmp, fb), (tmp, tb), (gmp, gb)] {
+            assert_eq!(runnel_model_open(m, b.as_ptr().cast(), b.len()), RUNNEL_OK);
         }
-        let init = |s: &mut runnel_session, m: &runnel_model, a: &mut Vec<f32>| {
+        let init = |s: *mut runnel_session, m: *const runnel_model, a: &mut Vec<f32>| {
             runnel_session_init(s, m, a.as_mut_ptr().cast(), a.len() * 4)
         };
-        assert_eq!(init(&mut fs, &fm, fa), RUNNEL_OK);
-        assert_eq!(init(&mut ts, &tm, ta), RUNNEL_OK);
-        assert_eq!(init(&mut ts2, &tm, ta2), RUNNEL_OK);
-        assert_eq!(init(&mut gs, &gm, ga), RUNNEL_OK);
-        // raw pointers from here on, as C holds them
-        let [fsp, tsp, ts2p, gsp, zsp]: [*mut runnel_session; 5] = [
-            ptr::from_mut(&mut *fs),
-            ptr::from_mut(&mut *ts),
-            ptr::from_mut(&mut *ts2),
-            ptr::from_mut(&mut *gs),
-            ptr::from_mut(&mut *zero_s),
-        ];
-        let (fmp, tmp, gmp, zmp): (
-            *const runnel_model,
-            *mut runnel_model,
-            *const runnel_model,
-            *const runnel_model,
-        ) = (&*fm, &mut *tm, &*gm, &*zero_m);
+        assert_eq!(init(fsp, fmp, fa), RUNNEL_OK);
+        assert_eq!(init(tsp, tmp, ta), RUNNEL_OK);
+        assert_eq!(init(ts2p, tmp, ta2), RUNNEL_OK);
+        assert_eq!(init(gsp, gmp, ga), RUNNEL_OK);
         let mut info = MaybeUninit::<runnel_model_info>::uninit();
         assert_eq!(runnel_model_get_info(tmp, info.as_mut_ptr()), RUNNEL_OK);
         let od = info.assume_init().output_dim as usize;
