@@ -41,7 +41,8 @@ step "32-bit and undefined behaviour: the runtime's unit tests under Miri on i68
 (cd runtime && cargo +nightly miri test --target i686-unknown-linux-gnu --features soft-float)
 
 step "undefined behaviour: the C API's Rust-side tests under Miri (they read fixture files)"
-# (the object life cycle, snapshots and status codes; same_bits_as_the_runtime streams whole
+# (the object life cycle, snapshots and status codes, the integer entry points' among them
+# (integer_status_codes); same_bits_as_the_runtime streams whole
 # fixtures and takes too long interpreted — it runs natively above)
 (cd capi && MIRIFLAGS=-Zmiri-disable-isolation cargo +nightly miri test --test api \
   --features runnel/soft-float -- reopening snapshot status_codes)
