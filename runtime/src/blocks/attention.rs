@@ -27,8 +27,7 @@ use half::f16;
 use crate::blocks::{f32s_finite, Probe, Scratch, ScratchNeed, Site, StepCtx, SITE_X};
 use crate::error::Error;
 use crate::format::BlockEntry;
-use crate::kernels::accel;
-use crate::kernels::integer::{exp_neg_q15, lut_i8, norm_i8, rq_at, sat_i32, sat_i8, IntMat};
+use crate::kernels::integer::{lut_i8, norm_i8, rq_at, sat_i32, sat_i8, softmax_q15, IntMat};
 use crate::kernels::{self, all_finite, matvec, quantize_i8, rope_rotate, Mat};
 use crate::limits::MAX_DIM;
 use crate::schema::{
@@ -833,24 +832,7 @@ impl AttentionSpec {
                     *sc = v.clamp(-(1 << 30), 1 << 30);
                 }
             }
-            // softmax: e^(s_j − max) in Q0.15, normalised by one division per head (at once
-            // where the CPU has a kernel for it, x86_64: then the loops below have no scores)
-            let scores: &mut [i32] = if accel::softmax_q15(scores) {
-                &mut []
-            } else {
-                scores
-            };
-            let max = scores.iter().copied().max().unwrap_or(0);
-            let mut sum = 0u64;
-            for sc in scores.iter_mut() {
-                *sc = exp_neg_q15(max - *sc) as i32;
-                sum += *sc as u64;
-            }
-            let inv = (1u64 << 46) / sum.max(1);
-            for sc in scores.iter_mut() {
-                // p_j in Q0.15, at most 32767 (an i16 for the kernel)
-                *sc = (((*sc as u64 * inv + (1 << 30)) >> 31) as i32).min(i16::MAX as i32);
-            }
+            softmax_q15(scores);
             pad.fill(0);
             // o[d] = Σ_j p_j · v_j[d]: row `at + d` of the transposed values, `window` apart
             let vt = crate::slices::tail(vc, at * window);

@@ -14,9 +14,8 @@ use core::fmt;
 use crate::blocks::{Probe, Scratch, ScratchNeed, Site, StepCtx};
 use crate::error::Error;
 use crate::format::BlockEntry;
-use crate::kernels::accel;
 use crate::kernels::integer::{
-    norm_i8, rq_at, sat_i16, sat_i8, sat_x, sigmoid_q15, tanh_q15, IntMat,
+    lstm_cell, norm_i8, rq_at, sat_i16, sat_i8, sat_x, sigmoid_q15, tanh_q15, IntMat,
 };
 use crate::kernels::{all_finite, matvec, sigmoid_in_place, tanh_in_place, Mat};
 use crate::schema::{dim, int_mat, BlockKind, IntPart, Norm, NormKind, TensorName, TensorSource};
@@ -568,27 +567,7 @@ impl RecurrentSpec {
                         None => &mut *h,
                         Some(_) => head_mut(&mut *s.q8, hid),
                     };
-                    // Q0.15 × Q0.15 products fit i32 (|σ|, |tanh| ≤ 2^15); the pre-activations
-                    // in `gi` are within the i16 range
-                    let (ia, fa) = split(g0, hid);
-                    let (ga, oa) = split(g1, hid);
-                    // every unit at once where the CPU has a kernel for it (x86_64, exactly
-                    // this loop's values); the loop then has no units left
-                    let done = accel::lstm_cell(gi, hid, [rq_ig, rq_c, rq_h], c, m);
-                    let c: &mut [i16] = if done { &mut [] } else { c };
-                    let units = ia.iter().zip(fa).zip(ga.iter().zip(oa));
-                    for ((cj, mj), ((&i, &f), (&g, &o))) in
-                        c.iter_mut().zip(m.iter_mut()).zip(units)
-                    {
-                        let i = sigmoid_q15(i as i16) as i32;
-                        let f = sigmoid_q15(f as i16) as i32;
-                        let g = tanh_q15(g as i16) as i32;
-                        let o = sigmoid_q15(o as i16) as i32;
-                        let fc = (f * *cj as i32 + (1 << 14)) >> 15;
-                        *cj = sat_i16(fc.saturating_add(rq_ig.apply_i32(i * g)));
-                        let tc = tanh_q15(sat_i16(rq_c.apply_i32(*cj as i32))) as i32;
-                        *mj = sat_i8(rq_h.apply_i32(o * tc));
-                    }
+                    lstm_cell(gi, hid, [rq_ig, rq_c, rq_h], c, m);
                     if let Some(w_hr) = &l.w_hr {
                         let sums = head_mut(bytemuck::cast_slice_mut(&mut *s.g), rw);
                         w_hr.to_i8(head(s.q8, hid), sums, h);

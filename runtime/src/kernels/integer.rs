@@ -280,9 +280,14 @@ impl IntMat<'_> {
 ///
 /// On a 32-bit core `n_i · g_i >> 32` is the high word of one `SMULL`, and the rest is 32-bit.
 pub fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) {
-    if accel::norm_i8(x, p, rms, out) {
-        return;
+    if !accel::norm_i8(x, p, rms, out) {
+        norm_i8_plain(x, p, rms, out);
     }
+}
+
+/// [`norm_i8`] without the instruction set's fast path: the definition every fast path equals
+/// (`kernels/tests.rs`).
+pub fn norm_i8_plain(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) {
     let w = x.len();
     let n = w.max(1) as i64;
     let mean = if rms {
@@ -334,6 +339,67 @@ pub fn norm_i8(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) {
             let ni = ((v.wrapping_sub(mean) as i64 * r as i64 + (1 << 23)) >> 24) as i32;
             last(o, ni, g, b);
         }
+    }
+}
+
+/// The integer softmax of one attention head's logits (Q5.10, within `±2^30`), in place:
+/// `e_j = e^(−(max − s_j))` from the Q0.15 table ([`exp_neg_q15`], 0 beyond 16), `inv =
+/// ⌊2^46 / max(1, Σe)⌋` (one division), `p_j = min(2^15 − 1, (e_j · inv + 2^30) >> 31)` in Q0.15.
+/// With the instruction set's fast path where there is one (x86_64).
+#[inline]
+pub fn softmax_q15(scores: &mut [i32]) {
+    if !accel::softmax_q15(scores) {
+        softmax_q15_plain(scores);
+    }
+}
+
+/// [`softmax_q15`] without the fast path: the definition. (`max − s_j` saturates: it is
+/// 2^31 at most, for logits at both ends of their range, whose weight is then 0.)
+#[inline]
+pub fn softmax_q15_plain(scores: &mut [i32]) {
+    let max = scores.iter().copied().max().unwrap_or(0);
+    let mut sum = 0u64;
+    for sc in scores.iter_mut() {
+        *sc = exp_neg_q15(max.saturating_sub(*sc)) as i32;
+        sum += *sc as u64;
+    }
+    let inv = (1u64 << 46) / sum.max(1);
+    for sc in scores.iter_mut() {
+        *sc = (((*sc as u64 * inv + (1 << 30)) >> 31) as i32).min(i16::MAX as i32);
+    }
+}
+
+/// The LSTM cell of the integer step over `n = min(hid, c.len(), m.len())` units: the gates'
+/// Q3.12 pre-activations in `g` (rows i, f, g, o at `0, hid, 2·hid, 3·hid`, within the i16
+/// range), the cell requantizations `rq` (`i·g` → the cell grid, the cell → Q3.12, `o·tanh(c')`
+/// → int8): `c' = sat_i16((f·c + 2^14) >> 15 + rq[0](i·g))`, `m = sat_i8(rq[2](o ·
+/// tanh(sat_i16(rq[1](c')))))`, `c` updated in place. With the instruction set's fast path
+/// where there is one (x86_64).
+#[inline]
+pub fn lstm_cell(g: &[i32], hid: usize, rq: [Requant; 3], c: &mut [i16], m: &mut [i8]) {
+    if !accel::lstm_cell(g, hid, rq, c, m) {
+        lstm_cell_plain(g, hid, rq, c, m);
+    }
+}
+
+/// [`lstm_cell`] without the fast path: the definition.
+#[inline(always)]
+pub fn lstm_cell_plain(g: &[i32], hid: usize, rq: [Requant; 3], c: &mut [i16], m: &mut [i8]) {
+    let [rq_ig, rq_c, rq_h] = rq;
+    // Q0.15 × Q0.15 products fit i32 (|σ|, |tanh| ≤ 2^15)
+    let (g0, g1) = split(g, 2 * hid);
+    let (ia, fa) = split(g0, hid);
+    let (ga, oa) = split(g1, hid);
+    let units = ia.iter().zip(fa).zip(ga.iter().zip(oa));
+    for ((cj, mj), ((&i, &f), (&g, &o))) in c.iter_mut().zip(m.iter_mut()).zip(units) {
+        let i = sigmoid_q15(i as i16) as i32;
+        let f = sigmoid_q15(f as i16) as i32;
+        let g = tanh_q15(g as i16) as i32;
+        let o = sigmoid_q15(o as i16) as i32;
+        let fc = (f * *cj as i32 + (1 << 14)) >> 15;
+        *cj = sat_i16(fc.saturating_add(rq_ig.apply_i32(i * g)));
+        let tc = tanh_q15(sat_i16(rq_c.apply_i32(*cj as i32))) as i32;
+        *mj = sat_i8(rq_h.apply_i32(o * tc));
     }
 }
 
@@ -733,6 +799,24 @@ mod tests {
         lut_i8(&words, &mut x);
         for (v, want) in x.iter().zip(-128i32..=127) {
             assert_eq!(*v as i32, (want as i8).wrapping_neg() as i32);
+        }
+    }
+
+    /// Logits at both ends of their range (`max − s = 2^31`) give the lower ones no weight, on the
+    /// fast path (eight lanes, then the tail) as in the plain form.
+    #[test]
+    fn softmax_gives_no_weight_to_a_logit_2_to_31_below_the_maximum() {
+        let mut fast: std::vec::Vec<i32> = (0..19)
+            .map(|i| if i % 2 == 0 { 1 << 30 } else { -(1 << 30) })
+            .collect();
+        let mut plain = fast.clone();
+        softmax_q15(&mut fast);
+        softmax_q15_plain(&mut plain);
+        assert_eq!(fast, plain);
+        // ten at the maximum share the weight: (32768 · ⌊2^46 / (10 · 2^15)⌋ + 2^30) >> 31
+        let each = ((32768u64 * ((1u64 << 46) / (10 * 32768)) + (1 << 30)) >> 31) as i32;
+        for (i, &p) in plain.iter().enumerate() {
+            assert_eq!(p, if i % 2 == 0 { each } else { 0 }, "slot {i}");
         }
     }
 

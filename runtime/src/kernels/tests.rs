@@ -916,7 +916,7 @@ mod x86_integer {
                     })
                     .collect();
                 let (mut want, mut got) = (scores.clone(), scores.clone());
-                k::softmax_q15_ref(&mut want);
+                crate::kernels::integer::softmax_q15_plain(&mut want);
                 // SAFETY: the CPU reported AVX2.
                 unsafe { k::softmax_q15_avx2(&mut got) };
                 assert_eq!(got, want, "n {n} case {case} seed {seed}");
@@ -954,7 +954,7 @@ mod x86_integer {
                 let mlen = hid.saturating_sub(case % 2);
                 let (mut cw, mut cg) = (c0.clone(), c0.clone());
                 let (mut mw, mut mg) = (std::vec![3i8; mlen], std::vec![3i8; mlen]);
-                k::lstm_cell_ref(&g, hid, rq, &mut cw, &mut mw);
+                crate::kernels::integer::lstm_cell_plain(&g, hid, rq, &mut cw, &mut mw);
                 // SAFETY: the CPU reported AVX2; the operands fit (asserted above).
                 unsafe { k::lstm_cell_avx2(&g, hid, rq, &mut cg, &mut mg) };
                 assert_eq!((cg, mg), (cw, mw), "hid {hid} rq {rq:?} seed {seed}");
@@ -997,7 +997,7 @@ mod x86_integer {
                 for rms in [false, true] {
                     let n = w - (case % 3).min(w - 1);
                     let (mut want, mut got) = (std::vec![9i8; n], std::vec![9i8; n]);
-                    k::norm_i8_ref(&x, &p, rms, &mut want);
+                    crate::kernels::integer::norm_i8_plain(&x, &p, rms, &mut want);
                     // SAFETY: the CPU reported AVX2; the operands fit (asserted above).
                     unsafe { k::norm_i8_avx2(&x, &p, rms, &mut got) };
                     assert_eq!(got, want, "w {w} rms {rms} spread {spread} seed {seed}");

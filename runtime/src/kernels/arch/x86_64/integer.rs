@@ -1,5 +1,6 @@
-//! x86_64 kernels of the integer-only mode (docs/INTEGER.md), each exactly equal to the plain
-//! form beside it (`*_ref`, the arithmetic of `kernels::integer`), checked bit for bit by the
+//! x86_64 kernels of the integer-only mode (docs/INTEGER.md), each exactly equal to its plain
+//! form (the requantizations' `*_ref` beside them; the norm, the LSTM cell and the softmax
+//! `kernels::integer::*_plain`, which the step runs elsewhere), checked bit for bit by the
 //! shared harness (`kernels::tests`):
 //!
 //! - [`dot_rows_bias_i8_vnni`]: the matrix products' row sums plus bias, eight rows per pass
@@ -419,24 +420,6 @@ unsafe fn lanes_u64(v: __m256i) -> u64 {
     l.iter().map(|&x| x as u64).sum()
 }
 
-/// Reference: the LSTM cell of the integer step over `n = min(hid, c.len(), m.len())` units,
-/// exactly `blocks::recurrent`'s `step_int` loop: the gates' Q3.12 pre-activations `g[j]`
-/// (rows i, f, g, o at `0, hid, 2·hid, 3·hid`, taken as i16), `c' = sat_i16((f·c + 2^14) >> 15
-/// + rq[0](i·g))`, `m = sat_i8(rq[2](o · tanh(sat_i16(rq[1](c')))))`.
-pub(crate) fn lstm_cell_ref(g: &[i32], hid: usize, rq: [Requant; 3], c: &mut [i16], m: &mut [i8]) {
-    use crate::kernels::integer::{sat_i16, sigmoid_q15, tanh_q15};
-    for (j, (cj, mj)) in c.iter_mut().zip(m.iter_mut()).enumerate().take(hid) {
-        let i = sigmoid_q15(g[j] as i16) as i32;
-        let f = sigmoid_q15(g[hid + j] as i16) as i32;
-        let gg = tanh_q15(g[2 * hid + j] as i16) as i32;
-        let o = sigmoid_q15(g[3 * hid + j] as i16) as i32;
-        let fc = (f * *cj as i32 + (1 << 14)) >> 15;
-        *cj = sat_i16(fc.saturating_add(rq[0].apply_i32(i * gg)));
-        let tc = tanh_q15(sat_i16(rq[1].apply_i32(*cj as i32))) as i32;
-        *mj = sat_i8(rq[2].apply_i32(o * tc));
-    }
-}
-
 /// A Q3.12 → Q0.15 table of 513 i16 entries (`kernels::integer::sigmoid_q15` / `tanh_q15`)
 /// for eight lanes of `x` in the i16 range: `u = x + 32768`, the pair `t[u >> 7]`,
 /// `t[(u >> 7) + 1]` as one 32-bit word ([`pairs8`]), `t0 + ((t1 − t0)·(u & 127) + 64) >> 7`.
@@ -486,13 +469,13 @@ unsafe fn load_i16_of_i32(a: *const i32) -> __m256i {
     _mm256_srai_epi32::<16>(_mm256_slli_epi32::<16>(v))
 }
 
-/// Whether [`lstm_cell_avx2`] computes exactly [`lstm_cell_ref`]: the three requantizations
+/// Whether [`lstm_cell_avx2`] computes exactly [`crate::kernels::integer::lstm_cell_plain`]: the three requantizations
 /// with shifts at most 62 and all four gates' rows present.
 pub(crate) fn lstm_cell_fits(g: &[i32], hid: usize, rq: [Requant; 3]) -> bool {
     rq.iter().all(|r| r.shift <= 62) && hid.checked_mul(4).is_some_and(|n| n <= g.len())
 }
 
-/// [`lstm_cell_ref`] eight units at a time (AVX2): the products, sums and saturations in i32
+/// [`crate::kernels::integer::lstm_cell_plain`] eight units at a time (AVX2): the products, sums and saturations in i32
 /// lanes, the table pairs by [`pairs8`], the requantizations as [`rescale8`].
 ///
 /// # Safety
@@ -568,7 +551,7 @@ pub(crate) unsafe fn lstm_cell_avx2(
             rest_g[2 * hid + u],
             rest_g[3 * hid + u],
         ];
-        lstm_cell_ref(
+        crate::kernels::integer::lstm_cell_plain(
             &one,
             1,
             rq,
@@ -926,41 +909,6 @@ pub(crate) unsafe fn norm_i8_avx2(x: &[i32], p: &[i32], rms: bool, out: &mut [i8
     }
 }
 
-/// Reference: `kernels::integer::norm_i8`'s plain form (without its fast path), for the
-/// harness.
-#[cfg(test)]
-pub(crate) fn norm_i8_ref(x: &[i32], p: &[i32], rms: bool, out: &mut [i8]) {
-    use crate::kernels::integer::isqrt;
-    let w = x.len();
-    let n = w.max(1) as i64;
-    let mean = if rms {
-        0
-    } else {
-        let s: i64 = x.iter().map(|&v| v as i64).sum();
-        (s + n / 2).div_euclid(n) as i32
-    };
-    let ss: u64 = x
-        .iter()
-        .map(|&v| {
-            let d = v.wrapping_sub(mean) as i64;
-            (d * d) as u64
-        })
-        .fold(0u64, |a, b| a.wrapping_add(b));
-    let (g, rest) = crate::slices::split(p, w);
-    let (b, tail) = crate::slices::split(rest, w);
-    let word = |i: usize| tail.get(i).copied().unwrap_or(0);
-    let e = (word(0) as u32).min(30);
-    let eps = word(1) as u32 as u64 | (word(2) as u32 as u64) << 32;
-    let sigma = isqrt((ss / n as u64).saturating_add(eps)).max(1) as u64;
-    let r = (1u64 << 40) / sigma;
-    let half = (1i32 << e) >> 1;
-    for (((o, &v), &g), &b) in out.iter_mut().zip(x).zip(g).zip(b) {
-        let ni = ((v.wrapping_sub(mean) as i64 * r as i64 + (1 << 23)) >> 24) as i32;
-        let t = ((ni as i64 * g as i64) >> 32) as i32;
-        *o = sat_i8(t.saturating_add(b).saturating_add(half) >> e);
-    }
-}
-
 /// [`exp_neg_q15`] of eight lanes: the table pair `t[i], t[i+1]` as one 32-bit word
 /// ([`pairs8`]) at `i`, the interpolation, 0 from 16384 on.
 ///
@@ -1001,25 +949,7 @@ unsafe fn scale_p8(e: __m256i, inv: __m256i) -> __m256i {
     _mm256_blend_epi32::<0b1010_1010>(even, odd)
 }
 
-/// Reference: the integer softmax of `blocks::attention`'s `step_int` on one head's scores
-/// (Q5.10, within `±2^30`), in place: `e_j = exp_neg_q15(max − s_j)` (the difference wrapping
-/// as the release build's i32 subtraction), `inv = ⌊2^46 / max(1, Σe)⌋`,
-/// `p_j = min((e_j · inv + 2^30) >> 31, 32767)` in Q0.15.
-#[cfg(test)]
-pub(crate) fn softmax_q15_ref(scores: &mut [i32]) {
-    let max = scores.iter().copied().max().unwrap_or(0);
-    let mut sum = 0u64;
-    for sc in scores.iter_mut() {
-        *sc = exp_neg_q15(max.wrapping_sub(*sc)) as i32;
-        sum += *sc as u64;
-    }
-    let inv = (1u64 << 46) / sum.max(1);
-    for sc in scores.iter_mut() {
-        *sc = (((*sc as u64 * inv + (1 << 30)) >> 31) as i32).min(i16::MAX as i32);
-    }
-}
-
-/// [`softmax_q15_ref`] eight scores at a time: the maximum, [`exp_neg8`] and the sum in
+/// [`crate::kernels::integer::softmax_q15_plain`] eight scores at a time: the maximum, [`exp_neg8`] and the sum in
 /// vector lanes (u32, flushed to u64 before they could wrap), one division, then
 /// [`scale_p8`] (for `inv < 2^32`, always: the maximum's `e` is 32768) and the clamp.
 ///
@@ -1037,7 +967,10 @@ pub(crate) unsafe fn softmax_q15_avx2(scores: &mut [i32]) {
         // SAFETY: AVX2; j + 8 <= n = scores.len(); unaligned load and store.
         unsafe {
             let s = _mm256_loadu_si256(scores.as_ptr().add(j).cast());
-            let e = exp_neg8(_mm256_sub_epi32(maxv, s));
+            // max − s as u32 is exact (max ≥ s); from 16384 on e is 0, as for the plain
+            // form's saturating difference
+            let d = _mm256_min_epu32(_mm256_sub_epi32(maxv, s), _mm256_set1_epi32(16 << 10));
+            let e = exp_neg8(d);
             _mm256_storeu_si256(scores.as_mut_ptr().add(j).cast(), e);
             sumv = _mm256_add_epi32(sumv, e);
         }
@@ -1052,7 +985,7 @@ pub(crate) unsafe fn softmax_q15_avx2(scores: &mut [i32]) {
     // SAFETY: AVX2.
     sum += unsafe { lanes_u64(sumv) };
     for sc in &mut scores[j..] {
-        *sc = exp_neg_q15(max.wrapping_sub(*sc)) as i32;
+        *sc = exp_neg_q15(max.saturating_sub(*sc)) as i32;
         sum += *sc as u64;
     }
     let inv = (1u64 << 46) / sum.max(1);
