@@ -904,6 +904,8 @@ impl Kv<'_> {
             }
             Kv::I8(d) => {
                 let row = range_mut(d, slot * w, w);
+                // (≥ 1 already; said here so that no build keeps `chunks_exact`'s zero-size panic)
+                let hd = hd.max(1);
                 for ((x, q), sc) in src
                     .chunks_exact(hd)
                     .zip(row.chunks_exact_mut(hd))
