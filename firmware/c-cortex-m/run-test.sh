@@ -133,6 +133,12 @@ for w in $(awk '$1 == "blob" { print $2 }' "$blobs/manifest.txt"); do
   check "compare-$w" compare "$w"
 done
 check cmake cmake_firmware
+# docs/RELIABILITY.md: no core panic function is linked into the C firmware (the library is built
+# without fat LTO, so this is not the Rust link-time proof; scripts/call-sites.py lists them)
+no_panic() {
+  "$root/scripts/call-sites.py" "$build/runnel-c-fw.elf" && "$root/scripts/call-sites.py" "$build/runnel-c-fw.elf" | grep -qx "call sites: 0"
+}
+check no-panic no_panic
 echo "--- per blob (from the QEMU log)"
 grep -E "^(runnel-c-fw|self-check|summary|result|exit)" "$log" | sed 's/^/  /'
 echo "--- flash/RAM the library adds (bytes)"
