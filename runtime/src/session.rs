@@ -2,7 +2,7 @@
 
 use crate::blocks::{Probe, Scratch, StepCtx, SITE_FRAME, SITE_HEAD_IN, SITE_LOGITS, SITE_X};
 use crate::error::{Buffer, Error};
-use crate::kernels::integer::{norm_i8, rq_at, rq_row, sat_i8, sat_x};
+use crate::kernels::integer::{norm_i8, rq_at, rq_row, sat_x};
 use crate::kernels::{all_finite, matvec, round_to_i8, row_to_f32, MatData};
 use crate::model::{Model, Reader};
 use crate::schema::{self, InputKind, InputWeights, IntInput, NormKind};
@@ -326,10 +326,7 @@ impl Session<'_, '_> {
         if dims.final_norm {
             norm_i8(x, tail.norm, rms, u);
         } else {
-            let rq = rq_at(tail.norm, 0);
-            for (o, &v) in u.iter_mut().zip(x) {
-                *o = sat_i8(rq.apply_i32(v));
-            }
+            rq_at(tail.norm, 0).to_i8(x, u);
         }
         tail.head.sums(u, out);
         tail.head.requant(out, |v| v);

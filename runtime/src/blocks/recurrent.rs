@@ -529,10 +529,7 @@ impl RecurrentSpec {
         if self.norm {
             norm_i8(head(x, w), p, rms, head_mut(u, w));
         } else {
-            let rq = rq_at(p, 0);
-            for (o, &v) in head_mut(u, w).iter_mut().zip(head(x, w)) {
-                *o = sat_i8(rq.apply_i32(v));
-            }
+            rq_at(p, 0).to_i8(head(x, w), head_mut(u, w));
         }
         let layers = head_mut(st, self.num_layers * per);
         for (k, layer) in layers.chunks_exact_mut(per.max(1)).enumerate() {
@@ -598,8 +595,8 @@ impl RecurrentSpec {
     }
 }
 
-/// `v` saturated to `[−2^29, 2^29 − 1]` (one `SSAT` on a Cortex-M; Q3.12 pre-activations, far beyond the tables' ±8; two of them
-/// add up without overflowing i32).
+/// `v` saturated to `[−2^29, 2^29 − 1]` (one `SSAT` on a Cortex-M): Q3.12 pre-activations, far
+/// beyond the tables' ±8; two of them add up without overflowing i32.
 #[inline(always)]
 fn q12(v: i32) -> i32 {
     v.clamp(-(1 << 29), (1 << 29) - 1)

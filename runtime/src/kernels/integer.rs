@@ -453,6 +453,14 @@ impl Requant {
     pub fn apply_i32(self, acc: i32) -> i32 {
         rescale_i32(acc, self.m, self.shift as u32)
     }
+
+    /// `out[i] = sat_i8(apply_i32(x[i]))`: a vector requantized onto an int8 grid.
+    #[inline]
+    pub fn to_i8(self, x: &[i32], out: &mut [i8]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = sat_i8(self.apply_i32(v));
+        }
+    }
 }
 
 /// `x` saturated to `[−127, 127]` (the symmetric int8 range). Written as the i8 range, then

@@ -179,14 +179,10 @@ pub fn dot_rows_bias_i8_via(
     if xq.len() < cols {
         return;
     }
-    let n = sums.len().min(bias.len());
+    let n = reference::matrix_rows(q.len(), cols, sums.len().min(bias.len()));
     let sums = crate::slices::head_mut(sums, n);
     dot_rows(q, cols, xq, sums);
-    let n = match q.len().checked_div(cols) {
-        Some(qr) => n.min(qr),
-        None => n,
-    };
-    for (s, &b) in sums.iter_mut().zip(bias).take(n) {
+    for (s, &b) in sums.iter_mut().zip(bias) {
         *s = s.wrapping_add(b);
     }
 }
@@ -224,7 +220,7 @@ pub fn dot_rows_strided_i8(q: &[i8], stride: usize, x: &[i8], sums: &mut [i32]) 
 pub fn dot_rows_strided_q15(q: &[i8], stride: usize, x: &[i32], sums: &mut [i32]) {
     #[cfg(runnel_arm_dsp)]
     {
-        arch::arm::dot_rows_strided_dsp(q, stride, arch::arm::Input::I16(x), sums)
+        arch::arm::dot_rows_strided_dsp(q, stride, arch::arm::Input::Q15(x), sums)
     }
     #[cfg(target_arch = "x86_64")]
     if arch::x86_64::dot_rows_strided_q15(q, stride, x, sums) {

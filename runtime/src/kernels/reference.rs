@@ -7,6 +7,8 @@
 //! every target produce the same bits. (Eight independent partial sums also let a compiler keep
 //! them in vector registers without reassociating anything.)
 
+use crate::kernels::integer::sat_i16;
+
 use half::f16;
 
 /// `Σ a[i]·b[i]` in i32. Exact for `len ≤ 2^17` (each product is at most 2^14 in magnitude), which parsing guarantees.
@@ -102,10 +104,7 @@ pub fn dot_rows_i8(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
     let Some(x) = xq.get(..cols) else {
         return;
     };
-    let n = match q.len().checked_div(cols) {
-        Some(qr) => sums.len().min(qr),
-        None => sums.len(),
-    };
+    let n = matrix_rows(q.len(), cols, sums.len());
     for (r, a) in sums.iter_mut().take(n).enumerate() {
         *a = dot_i8(q.get(r * cols..(r + 1) * cols).unwrap_or(&[]), x);
     }
@@ -119,27 +118,25 @@ pub fn dot_rows_bias_i8(q: &[i8], cols: usize, xq: &[i8], bias: &[i32], sums: &m
     let Some(x) = xq.get(..cols) else {
         return;
     };
-    let n = match q.len().checked_div(cols) {
-        Some(qr) => sums.len().min(qr),
-        None => sums.len(),
-    };
+    let n = matrix_rows(q.len(), cols, sums.len());
     for (r, (a, &b)) in sums.iter_mut().zip(bias).take(n).enumerate() {
         *a = b.wrapping_add(dot_i8(q.get(r * cols..(r + 1) * cols).unwrap_or(&[]), x));
     }
 }
 
-/// `v` saturated to the i16 range.
-#[inline(always)]
-pub fn sat16(v: i32) -> i16 {
-    v.clamp(i16::MIN as i32, i16::MAX as i32) as i16
-}
-
-/// `Σ a[i]·sat16(b[i])` of int8 values and i32 values taken as i16, saturated (wrapping i32),
+/// `Σ a[i]·sat_i16(b[i])` of int8 values and i32 values taken as i16, saturated (wrapping i32),
 /// over the shorter length.
 pub fn dot_i8_q15(a: &[i8], b: &[i32]) -> i32 {
     a.iter().zip(b).fold(0i32, |s, (&x, &y)| {
-        s.wrapping_add(x as i32 * sat16(y) as i32)
+        s.wrapping_add(x as i32 * sat_i16(y) as i32)
     })
+}
+
+/// The rows a row-sum writes into `len` sums from a `[rows, cols]` matrix of `q_len` elements:
+/// `min(len, q_len / cols)` (`len` for `cols == 0`), [`strided_rows`] with the stride `cols`.
+#[inline]
+pub fn matrix_rows(q_len: usize, cols: usize, len: usize) -> usize {
+    strided_rows(q_len, cols, cols, len)
 }
 
 /// The rows a strided row-sum writes: those `r < len` whose `cols` values from `r · stride`

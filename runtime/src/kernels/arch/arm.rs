@@ -2,6 +2,8 @@
 
 fixed_isa!("arm-dsp", dot_i8_dsp, dot_rows_i8_dsp, dot_rows_bias_i8_dsp);
 
+use crate::kernels::reference::matrix_rows;
+
 /// `acc + Σ` of the four byte products of `wa` and `wb`: `SXTB16` (twice per operand) splits the
 /// four bytes into two pairs of i16, `SMLAD` (twice) multiply-accumulates both pairs.
 #[inline(always)]
@@ -247,13 +249,6 @@ unsafe fn pairs_sums(
     }
 }
 
-/// The rows of `q` a sum is written for: `min(len, q.len() / cols)` (`len` for `cols == 0`),
-/// as in [`crate::kernels::reference::dot_rows_i8`].
-#[inline(always)]
-fn rows(q: &[i8], cols: usize, len: usize) -> usize {
-    q.len().checked_div(cols).map_or(len, |r| len.min(r))
-}
-
 /// The exact row sums with the DSP extension ([`rows_dsp`] from zero). Bit for bit
 /// [`crate::kernels::reference::dot_rows_i8`].
 #[inline(always)]
@@ -261,7 +256,7 @@ pub fn dot_rows_i8_dsp(q: &[i8], cols: usize, xq: &[i8], sums: &mut [i32]) {
     let Some(x) = xq.get(..cols) else {
         return;
     };
-    let sums = crate::slices::head_mut(sums, rows(q, cols, sums.len()));
+    let sums = crate::slices::head_mut(sums, matrix_rows(q.len(), cols, sums.len()));
     rows_dsp(q, cols, Input::I8(x), None, sums);
 }
 
@@ -272,7 +267,7 @@ pub fn dot_rows_bias_i8_dsp(q: &[i8], cols: usize, xq: &[i8], bias: &[i32], sums
     let Some(x) = xq.get(..cols) else {
         return;
     };
-    let n = rows(q, cols, sums.len()).min(bias.len());
+    let n = matrix_rows(q.len(), cols, sums.len().min(bias.len()));
     rows_dsp(
         q,
         cols,
@@ -299,7 +294,7 @@ pub enum Input<'a> {
     /// int8 values.
     I8(&'a [i8]),
     /// i32 values saturated to the i16 range.
-    I16(&'a [i32]),
+    Q15(&'a [i32]),
 }
 
 impl Input<'_> {
@@ -308,7 +303,7 @@ impl Input<'_> {
     pub fn len(&self) -> usize {
         match self {
             Input::I8(x) => x.len(),
-            Input::I16(x) => x.len(),
+            Input::Q15(x) => x.len(),
         }
     }
 
@@ -333,10 +328,10 @@ impl Input<'_> {
                     }
                 }
             }
-            Input::I16(x) => {
+            Input::Q15(x) => {
                 let part = x.get(at..at + len).unwrap_or(&[]);
                 for (c, pair) in part.chunks_exact(4).zip(xs.chunks_exact_mut(2)) {
-                    let h = |v: &i32| crate::kernels::reference::sat16(*v) as u16 as u32;
+                    let h = |v: &i32| crate::kernels::integer::sat_i16(*v) as u16 as u32;
                     if let ([a, b, c, d], [pe, po]) = (c, pair) {
                         pe.write(h(a) | h(c) << 16);
                         po.write(h(b) | h(d) << 16);
@@ -351,7 +346,7 @@ impl Input<'_> {
     fn dot(&self, row: &[i8]) -> i32 {
         match self {
             Input::I8(x) => dot_i8_dsp(row, x),
-            Input::I16(x) => crate::kernels::reference::dot_i8_q15(row, x),
+            Input::Q15(x) => crate::kernels::reference::dot_i8_q15(row, x),
         }
     }
 }
