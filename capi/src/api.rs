@@ -114,28 +114,43 @@ pub unsafe extern "C" fn runnel_model_get_info(
     model: *const runnel_model,
     info: *mut runnel_model_info,
 ) -> runnel_status {
-    guard(|| {
-        check_null(model)?;
-        check_null(info)?;
-        if !aligned(info, align_of::<runnel_model_info>()) {
-            return Err(RUNNEL_ERR_MISALIGNED);
-        }
-        // SAFETY: the caller's contract for `model` (see `model_obj`).
-        let obj = unsafe { model_obj(model) }?;
-        if overlaps(
-            info.cast::<u8>(),
-            size_of::<runnel_model_info>(),
-            model.cast(),
-            RUNNEL_MODEL_SIZE,
-        ) {
-            return Err(RUNNEL_ERR_OVERLAP);
-        }
-        let value = info_of(obj.model()?);
-        // SAFETY: `info` is non-null, aligned and writable (the caller's contract) and does not
-        // overlap the model object borrowed above (checked).
-        unsafe { info.write(value) };
-        Ok(())
-    })
+    // SAFETY: the caller's contract for `model` and `info` is `write_model_query`'s.
+    guard(|| unsafe { write_model_query(model, info, |m| Ok(info_of(m))) })
+}
+
+/// What `runnel_model_get_info()` and `runnel_model_get_integer_scales()` share: checks `model`
+/// and `out` (NULL, alignment, an opened model, `out` outside the model object), computes the
+/// value from the model with `value` and writes it to `*out` only on success.
+///
+/// # Safety
+///
+/// `model` must be NULL or point to a model object (see `runnel_model_open()`); `out` must be
+/// NULL or point to a writable `T`.
+unsafe fn write_model_query<T>(
+    model: *const runnel_model,
+    out: *mut T,
+    value: impl FnOnce(&Model<'static>) -> Result<T, runnel_status>,
+) -> Result<(), runnel_status> {
+    check_null(model)?;
+    check_null(out)?;
+    if !aligned(out, align_of::<T>()) {
+        return Err(RUNNEL_ERR_MISALIGNED);
+    }
+    // SAFETY: the caller's contract for `model` (see `model_obj`).
+    let obj = unsafe { model_obj(model) }?;
+    if overlaps(
+        out.cast::<u8>(),
+        size_of::<T>(),
+        model.cast(),
+        RUNNEL_MODEL_SIZE,
+    ) {
+        return Err(RUNNEL_ERR_OVERLAP);
+    }
+    let v = value(obj.model()?)?;
+    // SAFETY: `out` is non-null, aligned and writable (the caller's contract) and does not
+    // overlap the model object borrowed above (checked).
+    unsafe { out.write(v) };
+    Ok(())
 }
 
 /// Reports whether an opened model is in the integer-only mode (`runnel convert --integer`), and
@@ -157,27 +172,11 @@ pub unsafe extern "C" fn runnel_model_get_integer_scales(
     model: *const runnel_model,
     scales: *mut runnel_integer_scales,
 ) -> runnel_status {
-    guard(|| {
-        check_null(model)?;
-        check_null(scales)?;
-        if !aligned(scales, align_of::<runnel_integer_scales>()) {
-            return Err(RUNNEL_ERR_MISALIGNED);
-        }
-        // SAFETY: the caller's contract for `model` (see `model_obj`).
-        let obj = unsafe { model_obj(model) }?;
-        if overlaps(
-            scales.cast::<u8>(),
-            size_of::<runnel_integer_scales>(),
-            model.cast(),
-            RUNNEL_MODEL_SIZE,
-        ) {
-            return Err(RUNNEL_ERR_OVERLAP);
-        }
-        let value = integer_scales_of(obj.model()?).ok_or(RUNNEL_ERR_NOT_INTEGER)?;
-        // SAFETY: `scales` is non-null, aligned and writable (the caller's contract) and does not
-        // overlap the model object borrowed above (checked).
-        unsafe { scales.write(value) };
-        Ok(())
+    // SAFETY: the caller's contract for `model` and `scales` is `write_model_query`'s.
+    guard(|| unsafe {
+        write_model_query(model, scales, |m| {
+            integer_scales_of(m).ok_or(RUNNEL_ERR_NOT_INTEGER)
+        })
     })
 }
 
