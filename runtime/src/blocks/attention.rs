@@ -774,8 +774,9 @@ impl AttentionSpec {
         let ring: &mut [u32; 2] = bytemuck::cast_mut(ring); // [next slot, filled rows]
         let (next, filled) = advance(ring, window);
         let (kwds, rest) = split_mut(rest, cache);
-        let kc: &mut [i8] = bytemuck::cast_slice_mut(kwds); // K [window, KW]
-                                                            // V transposed, [KW, window]: a head's output is a row-sum product over the slots
+        // K [window, KW]; V transposed, [KW, window], so that a head's output is a row-sum
+        // product over the slots
+        let kc: &mut [i8] = bytemuck::cast_slice_mut(kwds);
         let vc: &mut [i8] = bytemuck::cast_slice_mut(head_mut(rest, cache));
         let q = head_mut(&mut *s.q8, w); // [W]
         match &b.qkv {
