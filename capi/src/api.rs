@@ -11,7 +11,7 @@ use runnel::{InputKind, Model, Session};
 
 use crate::check::{
     aligned, check_null, disjoint_from_session, model_obj, out_slice, overlaps, range_ok,
-    session_obj,
+    session_obj, OutValue,
 };
 use crate::info::{info_of, integer_scales_of, runnel_integer_scales, runnel_model_info};
 use crate::layout::{
@@ -322,42 +322,73 @@ pub unsafe extern "C" fn runnel_session_step_frame(
     guard(|| {
         // SAFETY: the caller's contract for `session` (see `session_obj`).
         let s = unsafe { session_obj(session) }?;
-        check_null(frame)?;
-        check_null(out)?;
-        if !aligned(frame, align_of::<f32>()) {
-            return Err(RUNNEL_ERR_MISALIGNED);
-        }
-        let InputKind::Frames { dim } = s.session.model().input_kind() else {
-            return Err(RUNNEL_ERR_WRONG_INPUT_KIND);
-        };
-        if frame_len != dim {
-            return Err(RUNNEL_ERR_BAD_LENGTH);
-        }
-        let frame_bytes = dim.saturating_mul(size_of::<f32>());
-        let fp = frame.cast::<u8>();
-        if !range_ok(fp, frame_bytes) {
-            return Err(RUNNEL_ERR_BAD_LENGTH);
-        }
-        let own = ptr::from_ref(&*s).cast::<u8>();
-        if overlaps(fp, frame_bytes, own, RUNNEL_SESSION_SIZE)
-            || overlaps(fp, frame_bytes, s.arena, s.arena_len)
-        {
-            return Err(RUNNEL_ERR_OVERLAP);
-        }
-        let out_bytes = out_len.saturating_mul(size_of::<f32>());
-        if overlaps(fp, frame_bytes, out.cast::<u8>(), out_bytes) {
-            return Err(RUNNEL_ERR_OVERLAP);
-        }
-        // SAFETY: the caller's contract for `out` (see `out_slice`); `out` is disjoint from the
-        // frame (checked above).
-        let out = unsafe { out_slice(s, out, out_len) }?;
-        // SAFETY: `frame` is non-null, aligned for f32 and points to `frame_len == dim` readable
-        // floats that do not change during the call (the caller's contract); the range fits the
-        // address space and shares no byte with the memory this call writes: the session object,
-        // the arena and `out` (all checked above).
-        let frame = unsafe { core::slice::from_raw_parts(frame, dim) };
+        // SAFETY: the caller's contract for `frame` and `out` is `frame_and_out`'s.
+        let (frame, out) = unsafe { frame_and_out(s, frame, frame_len, out, out_len, |_| Ok(())) }?;
         s.session.step_frame(frame, out).map_err(status_of)
     })
+}
+
+/// A frame's element type (`f32`, `i8`): plain data for which every bit pattern is a valid
+/// value. (Crate-private: no other type can implement it.)
+trait FrameValue: Copy {}
+impl FrameValue for f32 {}
+impl FrameValue for i8 {}
+
+/// What `runnel_session_step_frame()` and `runnel_session_step_frame_int()` check before they
+/// step, in this order: NULL frame or output, the model's mode (`mode`), the frame's alignment,
+/// a frame model, `frame_len == input_dim`, the frame's range and its overlap with the session
+/// object, the arena and the output; then the output ([`out_slice`]). Returns the frame and the
+/// `output_dim` values of the output the step writes.
+///
+/// # Safety
+///
+/// `frame` must be NULL or point to `frame_len` readable values that do not change during the
+/// call; `out` NULL or `out_len` writable values that nothing else accesses during the returned
+/// borrow.
+unsafe fn frame_and_out<'a, T: FrameValue, O: OutValue>(
+    s: &SessionObj,
+    frame: *const T,
+    frame_len: usize,
+    out: *mut O,
+    out_len: usize,
+    mode: impl FnOnce(&Model<'_>) -> Result<(), runnel_status>,
+) -> Result<(&'a [T], &'a mut [O]), runnel_status> {
+    check_null(frame)?;
+    check_null(out)?;
+    mode(s.session.model())?;
+    if !aligned(frame, align_of::<T>()) {
+        return Err(RUNNEL_ERR_MISALIGNED);
+    }
+    let InputKind::Frames { dim } = s.session.model().input_kind() else {
+        return Err(RUNNEL_ERR_WRONG_INPUT_KIND);
+    };
+    if frame_len != dim {
+        return Err(RUNNEL_ERR_BAD_LENGTH);
+    }
+    let frame_bytes = dim.saturating_mul(size_of::<T>());
+    let fp = frame.cast::<u8>();
+    if !range_ok(fp, frame_bytes) {
+        return Err(RUNNEL_ERR_BAD_LENGTH);
+    }
+    let own = ptr::from_ref(s).cast::<u8>();
+    if overlaps(fp, frame_bytes, own, RUNNEL_SESSION_SIZE)
+        || overlaps(fp, frame_bytes, s.arena, s.arena_len)
+    {
+        return Err(RUNNEL_ERR_OVERLAP);
+    }
+    let out_bytes = out_len.saturating_mul(size_of::<O>());
+    if overlaps(fp, frame_bytes, out.cast::<u8>(), out_bytes) {
+        return Err(RUNNEL_ERR_OVERLAP);
+    }
+    // SAFETY: the caller's contract for `out` (see `out_slice`); `out` is disjoint from the
+    // frame (checked above).
+    let out = unsafe { out_slice(s, out, out_len) }?;
+    // SAFETY: `frame` is non-null, aligned for `T` and points to `frame_len == dim` readable
+    // values that do not change during the call (the caller's contract), any bits are a valid `T`
+    // (`FrameValue`: f32 or i8); the range fits the address space and shares no byte with the
+    // memory the step writes: the session object, the arena and `out` (all checked above).
+    let frame = unsafe { core::slice::from_raw_parts(frame, dim) };
+    Ok((frame, out))
 }
 
 /// Feeds one token to an integer-only token model (`runnel convert --integer`) and writes the
@@ -433,37 +464,15 @@ pub unsafe extern "C" fn runnel_session_step_frame_int(
     guard(|| {
         // SAFETY: the caller's contract for `session` (see `session_obj`).
         let s = unsafe { session_obj(session) }?;
-        check_null(frame)?;
-        check_null(out)?;
-        if !s.session.model().is_integer() {
-            return Err(RUNNEL_ERR_NOT_INTEGER);
-        }
-        let InputKind::Frames { dim } = s.session.model().input_kind() else {
-            return Err(RUNNEL_ERR_WRONG_INPUT_KIND);
+        let integer = |m: &Model<'_>| {
+            if m.is_integer() {
+                Ok(())
+            } else {
+                Err(RUNNEL_ERR_NOT_INTEGER)
+            }
         };
-        if frame_len != dim {
-            return Err(RUNNEL_ERR_BAD_LENGTH);
-        }
-        let fp = frame.cast::<u8>();
-        if !range_ok(fp, dim) {
-            return Err(RUNNEL_ERR_BAD_LENGTH);
-        }
-        let own = ptr::from_ref(&*s).cast::<u8>();
-        if overlaps(fp, dim, own, RUNNEL_SESSION_SIZE) || overlaps(fp, dim, s.arena, s.arena_len) {
-            return Err(RUNNEL_ERR_OVERLAP);
-        }
-        let out_bytes = out_len.saturating_mul(size_of::<i32>());
-        if overlaps(fp, dim, out.cast::<u8>(), out_bytes) {
-            return Err(RUNNEL_ERR_OVERLAP);
-        }
-        // SAFETY: the caller's contract for `out` (see `out_slice`); `out` is disjoint from the
-        // frame (checked above).
-        let out = unsafe { out_slice(s, out, out_len) }?;
-        // SAFETY: `frame` is non-null and points to `frame_len == dim` readable bytes that do not
-        // change during the call (the caller's contract); the range fits the address space and
-        // shares no byte with the memory this call writes: the session object, the arena and
-        // `out` (all checked above); `i8` needs no alignment and any byte is a valid `i8`.
-        let frame = unsafe { core::slice::from_raw_parts(frame, dim) };
+        // SAFETY: the caller's contract for `frame` and `out` is `frame_and_out`'s.
+        let (frame, out) = unsafe { frame_and_out(s, frame, frame_len, out, out_len, integer) }?;
         s.session.step_frame_int(frame, out).map_err(status_of)
     })
 }
